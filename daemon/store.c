@@ -1,0 +1,398 @@
+/* store.c - SQLite storage: schema and migrations, connections, prepared statements */
+#include "aupd/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AUPD_APPLICATION_ID 0x61757064 /* "aupd" */
+
+/*
+ * Forward migrations: migrations[i] takes the schema from version i to i+1.
+ * Never edit one that has shipped; append a new one.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the ledger, its checkpoints, the event index, tokens, obligations */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE ledger ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  tenant TEXT,"
+	"  time INTEGER NOT NULL,"
+	"  body BLOB NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE TABLE checkpoints ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  hash BLOB NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  signature BLOB NOT NULL,"
+	"  key_id TEXT NOT NULL);"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  key INTEGER NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  verdict INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL);"
+	"CREATE INDEX events_key ON events (key);"
+	"CREATE INDEX events_tenant ON events (tenant, seq);"
+	"CREATE TABLE verdict_rules ("
+	"  rule TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  PRIMARY KEY (rule, seq)) WITHOUT ROWID;"
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  tenant TEXT,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  created INTEGER NOT NULL,"
+	"  revoked INTEGER);"
+	"CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked IS NULL;"
+	"CREATE TABLE obligations ("
+	"  rule TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  resource TEXT NOT NULL,"
+	"  deadline INTEGER NOT NULL,"
+	"  opened_by TEXT NOT NULL,"
+	"  effect INTEGER NOT NULL,"
+	"  severity INTEGER NOT NULL,"
+	"  shadow INTEGER NOT NULL,"
+	"  opened_seq INTEGER NOT NULL,"
+	"  PRIMARY KEY (rule, tenant, resource)) WITHOUT ROWID;",
+};
+
+static const char *const stmt_sql[ST_COUNT_] = {
+	[ST_HEAD] = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+	[ST_LEDGER_INSERT] =
+		"INSERT INTO ledger (seq, kind, tenant, time, body, hash) VALUES (?, ?, ?, ?, ?, ?)",
+	[ST_LEDGER_GET] = "SELECT seq, kind, tenant, time, body, hash FROM ledger WHERE seq = ?",
+	[ST_LEDGER_RANGE] = "SELECT seq, kind, tenant, time, body, hash FROM ledger "
+			    "WHERE seq >= ? ORDER BY seq",
+	[ST_EVENT_BY_KEY] = "SELECT seq, tenant, id FROM events WHERE key = ?",
+	[ST_EVENT_INSERT] = "INSERT INTO events (seq, key, tenant, id, actor, action, verdict, time) "
+			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_RULE_INSERT] = "INSERT INTO verdict_rules (rule, seq) VALUES (?, ?)",
+	[ST_CHECKPOINT_INSERT] = "INSERT INTO checkpoints (seq, hash, time, signature, key_id) "
+				 "VALUES (?, ?, ?, ?, ?)",
+	[ST_CHECKPOINT_LAST] = "SELECT seq, hash, time, signature, key_id FROM checkpoints "
+			       "ORDER BY seq DESC LIMIT 1",
+	[ST_TOKEN_BY_HASH] = "SELECT id, name, role, tenant, hash FROM tokens "
+			     "WHERE hash = ? AND revoked IS NULL",
+	[ST_OBLIGATION_OPEN] =
+		"INSERT OR IGNORE INTO obligations (rule, tenant, resource, deadline, opened_by, "
+		"effect, severity, shadow, opened_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_OBLIGATION_CLOSE] =
+		"DELETE FROM obligations WHERE rule = ? AND tenant = ? AND resource = ?",
+	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?",
+	[ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+};
+
+int
+store_fail(struct dbconn *c, struct aupd_error *err, const char *what)
+{
+	aupd_error_set(err, "%s: %s: %s", c->path, what, c->db ? sqlite3_errmsg(c->db) : "");
+	return -1;
+}
+
+int
+store_exec(struct dbconn *c, const char *sql, struct aupd_error *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		aupd_error_set(err, "%s: %s", c->path, msg ? msg : sqlite3_errmsg(c->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3_stmt *
+store_stmt(struct dbconn *c, enum stmt_id id, struct aupd_error *err)
+{
+	sqlite3_stmt *st = c->stmts[id];
+
+	if (!st) {
+		if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &c->stmts[id], NULL) != SQLITE_OK) {
+			store_fail(c, err, "cannot prepare a statement");
+			return NULL;
+		}
+		return c->stmts[id];
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int
+store_begin_immediate(struct dbconn *c, struct aupd_error *err)
+{
+	return store_exec(c, "BEGIN IMMEDIATE", err);
+}
+
+int
+store_commit(struct dbconn *c, struct aupd_error *err)
+{
+	return store_exec(c, "COMMIT", err);
+}
+
+void
+store_rollback(struct dbconn *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+pragma_int(struct dbconn *c, const char *sql, int *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int
+migrate(struct dbconn *c, struct aupd_error *err)
+{
+	int version, app_id, tables;
+
+	if (pragma_int(c, "PRAGMA user_version", &version) < 0 ||
+	    pragma_int(c, "PRAGMA application_id", &app_id) < 0 ||
+	    pragma_int(c, "SELECT count(*) FROM sqlite_master", &tables) < 0)
+		return store_fail(c, err, "cannot read the schema (not a database, or corrupt?)");
+	if (app_id != AUPD_APPLICATION_ID && (app_id != 0 || tables > 0)) {
+		aupd_error_set(err, "%s is not an aupd database", c->path);
+		return -1;
+	}
+	if (version > STORE_SCHEMA_VERSION) {
+		aupd_error_set(err,
+			       "%s has schema version %d, newer than this aupd (%d): upgrade aupd",
+			       c->path, version, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (c->readonly) {
+		aupd_error_set(err, "%s has schema version %d; start aupd serve once to migrate it",
+			       c->path, version);
+		return -1;
+	}
+	if (store_begin_immediate(c, err) < 0)
+		return -1;
+	/* re-read inside the write lock: another process may have migrated meanwhile */
+	if (pragma_int(c, "PRAGMA user_version", &version) < 0)
+		goto err_rollback;
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+		char sql[64];
+
+		if (store_exec(c, migrations[v], err) < 0)
+			goto err_rollback_quiet;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (store_exec(c, sql, err) < 0)
+			goto err_rollback_quiet;
+	}
+	if (store_exec(c, "PRAGMA application_id = 1635086436", err) < 0 ||
+	    store_commit(c, err) < 0)
+		goto err_rollback_quiet;
+	return 0;
+
+err_rollback:
+	store_fail(c, err, "cannot migrate the schema");
+err_rollback_quiet:
+	store_rollback(c);
+	return -1;
+}
+
+struct dbconn *
+store_open(const char *path, unsigned flags, struct aupd_error *err)
+{
+	struct dbconn *c = xcalloc(1, sizeof(*c));
+	int oflags = SQLITE_OPEN_NOMUTEX;
+
+	c->path = xstrdup(path);
+	c->readonly = flags & STORE_READONLY;
+	if (c->readonly) {
+		oflags |= SQLITE_OPEN_READONLY;
+		if (access(path, F_OK) < 0) {
+			aupd_error_set(err, "cannot open %s: %s", path, strerror(errno));
+			goto err_free;
+		}
+	} else {
+		oflags |= SQLITE_OPEN_READWRITE;
+		if (flags & STORE_CREATE) {
+			/* create it ourselves so it is 0600 from the first byte */
+			int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+			if (fd < 0) {
+				aupd_error_set(err, "cannot create %s: %s", path, strerror(errno));
+				goto err_free;
+			}
+			close(fd);
+		}
+	}
+	if (sqlite3_open_v2(path, &c->db, oflags, NULL) != SQLITE_OK) {
+		store_fail(c, err, "cannot open the database");
+		goto err_free;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, 5000);
+	if (!c->readonly) {
+		if (store_exec(c, "PRAGMA journal_mode = WAL", err) < 0)
+			goto err_free;
+		if (store_exec(c, "PRAGMA synchronous = FULL", err) < 0)
+			goto err_free;
+	}
+	if (store_exec(c, "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY", err) < 0)
+		goto err_free;
+	if (!(flags & STORE_NO_MIGRATE) && migrate(c, err) < 0)
+		goto err_free;
+	return c;
+
+err_free:
+	store_close(c);
+	return NULL;
+}
+
+void
+store_close(struct dbconn *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < ST_COUNT_; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close_v2(c->db);
+	free(c->path);
+	free(c);
+}
+
+char *
+store_meta_get(struct dbconn *c, const char *key)
+{
+	sqlite3_stmt *st = store_stmt(c, ST_META_GET, NULL);
+	char *v = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return v;
+}
+
+int
+store_meta_set(struct dbconn *c, const char *key, const char *value, struct aupd_error *err)
+{
+	sqlite3_stmt *st = store_stmt(c, ST_META_SET, err);
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(c, err, "cannot write meta");
+	return 0;
+}
+
+int64_t
+store_event_key(const char *tenant, const char *id)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t tl = strlen(tenant), il = strlen(id);
+	unsigned char buf[1024];
+	unsigned char *p = tl + il + 1 <= sizeof(buf) ? buf : xmalloc(tl + il + 1);
+	uint64_t k = 0;
+
+	memcpy(p, tenant, tl + 1);
+	memcpy(p + tl + 1, id, il);
+	SHA256(p, tl + 1 + il, md);
+	if (p != buf)
+		free(p);
+	for (int i = 0; i < 8; i++)
+		k = k << 8 | md[i];
+	return (int64_t)k;
+}
+
+struct store_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dbconn **free;
+	unsigned n_free;
+	unsigned size;
+};
+
+struct store_pool *
+store_pool_new(const char *path, unsigned size, struct aupd_error *err)
+{
+	struct store_pool *p = xcalloc(1, sizeof(*p));
+
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->free = xcalloc(size, sizeof(*p->free));
+	p->size = size;
+	for (unsigned i = 0; i < size; i++) {
+		struct dbconn *c = store_open(path, STORE_READONLY, err);
+
+		if (!c) {
+			store_pool_free(p);
+			return NULL;
+		}
+		p->free[p->n_free++] = c;
+	}
+	return p;
+}
+
+struct dbconn *
+store_pool_get(struct store_pool *p)
+{
+	struct dbconn *c;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->n_free == 0)
+		pthread_cond_wait(&p->cv, &p->mu);
+	c = p->free[--p->n_free];
+	pthread_mutex_unlock(&p->mu);
+	return c;
+}
+
+void
+store_pool_put(struct store_pool *p, struct dbconn *c)
+{
+	pthread_mutex_lock(&p->mu);
+	p->free[p->n_free++] = c;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+store_pool_free(struct store_pool *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->n_free; i++)
+		store_close(p->free[i]);
+	free(p->free);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}

@@ -1,0 +1,90 @@
+/* event.h - usage events (contract section 3): parsing, validation, request bodies */
+#ifndef AUPD_EVENT_H
+#define AUPD_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aupd/util.h"
+
+#define EVENT_MAX_DEPTH 32
+#define EVENT_MAX_FIELD 128       /* characters in id, tenant, actor, action, purpose */
+#define EVENT_MAX_RESOURCE_VALUE 2048
+#define EVENT_MAX_RESOURCE_KEYS 64
+
+struct kv {
+	const char *key;
+	const char *val;
+};
+
+/*
+ * A validated event.  Every string is borrowed from `doc` (the JSON object
+ * it was read from), which the event holds one reference to; event_clear()
+ * drops it.  `resource` is sorted by key.
+ */
+struct event {
+	const char *id;
+	const char *tenant;
+	const char *actor;
+	const char *action;
+	const char *purpose; /* NULL when absent */
+	const char *time_str;
+	aupd_time time;
+	double quantity; /* 1 when absent */
+	bool has_quantity;
+	struct kv *resource;
+	size_t n_resource;
+	aupd_time resource_created; /* valid when has_created */
+	bool has_created;
+	json_t *attributes; /* borrowed from doc; NULL when absent */
+	json_t *doc;
+};
+
+/* Why an item was rejected: RFC 6901 pointer into the item, and a sentence. */
+struct event_problem {
+	int status; /* 400, or 413 for an item too large */
+	char pointer[160];
+	char detail[400];
+};
+
+/*
+ * Validates one event object per the contract's field table (unknown keys,
+ * types, lengths, id characters, RFC 3339 times with offsets, quantity,
+ * nesting depth).  On success fills `ev` (taking a new reference to obj) and
+ * returns 0; otherwise fills `prob` and returns -1, leaving `ev` empty.
+ */
+int event_from_json(json_t *obj, struct event *ev, struct event_problem *prob);
+void event_clear(struct event *ev);
+
+/* A resource field ("id", "dataset", ...) of the event itself, or NULL. */
+const char *event_resource(const struct event *ev, const char *key);
+
+/* One item of a request body: a parsed JSON value, or why it could not be parsed. */
+struct body_item {
+	json_t *json; /* NULL when the item did not parse */
+	struct event_problem prob;
+};
+
+enum body_format {
+	BODY_JSON,   /* one object, or an array of objects */
+	BODY_NDJSON, /* one object per line; blank lines are skipped */
+};
+
+/*
+ * Splits a request body into items.  For BODY_JSON, a body that does not
+ * parse is an error (-1, `err` set) and nothing is returned; a single object
+ * gives one item and sets *single.  For BODY_NDJSON, each line is an item and
+ * a line that does not parse becomes an item with a problem.  More than
+ * `max_items` items is an error with *too_many set.  The caller frees items
+ * with body_items_free().
+ */
+int body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
+	       struct body_item **items, size_t *n, bool *single, bool *too_many,
+	       struct aupd_error *err);
+void body_items_free(struct body_item *items, size_t n);
+
+/* Maximum nesting depth of a JSON value (a scalar is 0, {} is 1). */
+int json_depth(const json_t *v, int limit);
+
+#endif

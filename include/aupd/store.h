@@ -1,0 +1,83 @@
+/* store.h - SQLite storage: schema and migrations, connections, prepared statements */
+#ifndef AUPD_STORE_H
+#define AUPD_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aupd/util.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Statements prepared once per connection, on first use. */
+enum stmt_id {
+	ST_HEAD,            /* seq, hash of the last ledger record */
+	ST_LEDGER_INSERT,   /* seq, kind, tenant, time, body, hash */
+	ST_LEDGER_GET,      /* one record by seq */
+	ST_LEDGER_RANGE,    /* records seq >= ? ORDER BY seq */
+	ST_EVENT_BY_KEY,    /* seq, tenant, id by key hash */
+	ST_EVENT_INSERT,    /* seq, key, tenant, id, actor, action, verdict, time */
+	ST_RULE_INSERT,     /* rule, seq */
+	ST_CHECKPOINT_INSERT,
+	ST_CHECKPOINT_LAST,
+	ST_TOKEN_BY_HASH,
+	ST_OBLIGATION_OPEN,
+	ST_OBLIGATION_CLOSE,
+	ST_META_GET,
+	ST_META_SET,
+	ST_COUNT_
+};
+
+/* One SQLite connection with its statement cache; used by one thread at a time. */
+struct dbconn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[ST_COUNT_];
+	char *path;
+	bool readonly;
+};
+
+enum store_open_flags {
+	STORE_CREATE = 1 << 0,   /* create the file (0600) and the schema when missing */
+	STORE_READONLY = 1 << 1, /* a read-only connection (queries, verify) */
+	STORE_NO_MIGRATE = 1 << 2,
+};
+
+/*
+ * Opens `path` in WAL mode with synchronous=FULL and a busy timeout; with
+ * STORE_CREATE, creates it and applies forward migrations up to
+ * STORE_SCHEMA_VERSION.  A database newer than this build, one that is not
+ * an aupd database, or one SQLite finds corrupt is refused with a message
+ * naming the file.  NULL with `err` set on failure.
+ */
+struct dbconn *store_open(const char *path, unsigned flags, struct aupd_error *err);
+void store_close(struct dbconn *c);
+
+/* The prepared statement `id`, reset and with bindings cleared; NULL on error (err set). */
+sqlite3_stmt *store_stmt(struct dbconn *c, enum stmt_id id, struct aupd_error *err);
+
+/* Runs SQL without results; -1 with err ("context: sqlite message"). */
+int store_exec(struct dbconn *c, const char *sql, struct aupd_error *err);
+/* Fills err from the connection's last error, prefixed by `what`. */
+int store_fail(struct dbconn *c, struct aupd_error *err, const char *what);
+
+int store_begin_immediate(struct dbconn *c, struct aupd_error *err);
+int store_commit(struct dbconn *c, struct aupd_error *err);
+void store_rollback(struct dbconn *c);
+
+/* meta table: a small key/value store.  get returns a malloc'd string or NULL. */
+char *store_meta_get(struct dbconn *c, const char *key);
+int store_meta_set(struct dbconn *c, const char *key, const char *value, struct aupd_error *err);
+
+/* 64-bit idempotency key of (tenant, id): the first 8 bytes of SHA-256(tenant NUL id). */
+int64_t store_event_key(const char *tenant, const char *id);
+
+/* A fixed-size pool of read-only connections shared by request threads. */
+struct store_pool;
+struct store_pool *store_pool_new(const char *path, unsigned size, struct aupd_error *err);
+/* Blocks until a connection is free. */
+struct dbconn *store_pool_get(struct store_pool *p);
+void store_pool_put(struct store_pool *p, struct dbconn *c);
+void store_pool_free(struct store_pool *p);
+
+#endif
