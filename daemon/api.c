@@ -1,5 +1,24 @@
-/* api.c - the route table and the small endpoints: health and readiness */
-#include "aupd/app.h"
+/* api.c - the route table, tenant scoping, and the health endpoints */
+#include "aupd/api.h"
+
+#include <string.h>
+
+#define R_INGEST ROUTE_ROLE_INGEST
+#define R_READ (ROUTE_ROLE_AUDITOR | ROUTE_ROLE_OPERATOR)
+#define R_OPERATE ROUTE_ROLE_OPERATOR
+
+bool
+api_tenant_allowed(struct http_req *req, const char *tenant)
+{
+	const struct principal *who = http_principal(req);
+
+	if (!who->tenant_bound || (tenant && !strcmp(tenant, who->tenant)))
+		return true;
+	http_problem(req, 403, "forbidden-tenant", NULL,
+		     "token '%s' is bound to tenant '%s' and may not see tenant '%s'", who->name,
+		     who->tenant, tenant ? tenant : "(all)");
+	return false;
+}
 
 static void
 get_healthz(struct http_req *req)
@@ -10,16 +29,20 @@ get_healthz(struct http_req *req)
 static void
 get_readyz(struct http_req *req)
 {
-	struct app *app = app_of(req);
+	const char *why;
 
-	if (app_ready(app))
+	if (app_ready(app_of(req), &why))
 		http_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
 	else
-		http_problem(req, 503, "not-ready", NULL, "shutting down");
+		http_problem(req, 503, "not-ready", NULL, "%s", why);
 }
 
 const struct route app_routes[] = {
 	{"GET", "/healthz", ROUTE_PUBLIC, get_healthz, "healthz"},
 	{"GET", "/readyz", ROUTE_PUBLIC, get_readyz, "readyz"},
+	{"POST", "/v1/events", R_INGEST | ROUTE_BODY, api_post_events, "events_post"},
+	{"GET", "/v1/events/{}/{}", R_READ, api_get_event, "event_get"},
+	{"GET", "/v1/rules", R_READ, api_get_rules, "rules_get"},
+	{"POST", "/v1/rules/reload", R_OPERATE | ROUTE_BODY, api_post_rules_reload, "rules_reload"},
 };
 const size_t app_n_routes = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -1,6 +1,7 @@
-/* app.c - the running daemon: start every part, tick, shut down in order */
+/* app.c - the running daemon: start every part in order, reload, tick, shut down */
 #include "aupd/app.h"
 #include "aupd/log.h"
+#include "aupd/tokens.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,58 @@ app_of(struct http_req *req)
 }
 
 bool
-app_ready(struct app *app)
+app_ready(struct app *app, const char **why)
 {
-	return !atomic_load(&app->draining);
+	if (atomic_load(&app->draining)) {
+		*why = "shutting down";
+		return false;
+	}
+	if (!writer_healthy(app->writer)) {
+		*why = "storage is not taking writes (disk full or I/O errors)";
+		return false;
+	}
+	*why = NULL;
+	return true;
+}
+
+static int
+authenticate(void *ctx, const char *token, size_t len, struct principal *who)
+{
+	struct app *app = ctx;
+	struct dbconn *c = store_pool_get(app->pool);
+	int rc = token_authenticate(c, token, len, who);
+
+	store_pool_put(app->pool, c);
+	return rc;
+}
+
+static void
+log_diags(const struct diag_list *dl, size_t from)
+{
+	for (size_t i = from; i < dl->n; i++) {
+		char line[1024];
+
+		aupd_error_format(&dl->v[i], line, sizeof(line));
+		log_err("%s", line);
+	}
+}
+
+struct ruleset *
+app_load_rules(struct app *app, struct diag_list *dl)
+{
+	const struct config *cfg = app->cfg;
+	const char **names = xcalloc(cfg->n_notifiers + 1, sizeof(char *));
+	struct ruleset_opts opts = {.notifiers = names, .n_notifiers = cfg->n_notifiers};
+	size_t before = dl->n;
+	struct ruleset *rs;
+
+	for (size_t i = 0; i < cfg->n_notifiers; i++)
+		names[i] = cfg->notifiers[i].name;
+	rs = ruleset_load((const char *const *)cfg->rules, cfg->n_rules, &opts, dl);
+	free(names);
+	if (!rs)
+		log_diags(dl, before);
+	return rs;
 }
 
 static void
@@ -40,25 +90,51 @@ struct app *
 app_start(struct config *cfg)
 {
 	struct app *app = xcalloc(1, sizeof(*app));
+	struct diag_list dl = {0};
+	struct ruleset *rules;
 	struct aupd_error err;
 
 	app->cfg = cfg;
+	pthread_mutex_init(&app->reload_mu, NULL);
 	the_app = app;
 	if (mkdir_p(cfg->state_dir, 0700, &err) < 0) {
 		log_err("state_dir: %s", err.msg);
 		goto err_free;
 	}
+	app->db_path = config_db_path(cfg);
+	if (ledger_key_load_or_create(cfg->state_dir, &app->key, &err) < 0) {
+		log_err("ledger key: %s", err.msg);
+		goto err_free;
+	}
+	rules = app_load_rules(app, &dl);
+	diag_list_free(&dl);
+	if (!rules) {
+		log_err("cannot start: the rules do not load (see the errors above)");
+		goto err_key;
+	}
+	log_info("loaded %zu rules from %zu files (%s)", ruleset_n_rules(rules),
+		 ruleset_n_files(rules), ruleset_version(rules));
+	app->writer = writer_start(cfg, app->db_path, &app->key, rules, &err);
+	if (!app->writer) {
+		log_err("cannot start: %s", err.msg);
+		goto err_key;
+	}
+	app->pool = store_pool_new(app->db_path, cfg->http_threads + 2, &err);
+	if (!app->pool) {
+		log_err("cannot start: %s", err.msg);
+		goto err_writer;
+	}
 	if (cfg->tls_enabled) {
 		if (tls_load_or_generate(cfg, &app->tls, &err) < 0) {
 			log_err("TLS: %s", err.msg);
-			goto err_free;
+			goto err_pool;
 		}
 		if (app->tls.generated)
 			log_notice("generated a self-signed TLS certificate in %s",
 				   app->tls.cert_path);
 	}
 	app->http = http_start(cfg, app->tls.cert_pem, app->tls.key_pem, app_routes, app_n_routes,
-			       &(struct http_hooks){.ctx = app}, &err);
+			       &(struct http_hooks){.ctx = app, .authenticate = authenticate}, &err);
 	if (!app->http) {
 		log_err("%s", err.msg);
 		goto err_tls;
@@ -68,17 +144,87 @@ app_start(struct config *cfg)
 
 err_tls:
 	tls_material_free(&app->tls);
+err_pool:
+	store_pool_free(app->pool);
+err_writer:
+	writer_free(app->writer);
+err_key:
+	ledger_key_free(&app->key);
 err_free:
+	free(app->db_path);
+	pthread_mutex_destroy(&app->reload_mu);
 	the_app = NULL;
 	free(app);
 	return NULL;
 }
 
-int
-app_reload(struct app *app, const char *why, void *result)
+struct reload_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void
+reload_done(struct writer_job *job)
 {
-	log_info("reload requested (%s): no rules engine in this build", why);
-	return 0;
+	struct reload_wait *rw = job->arg;
+
+	pthread_mutex_lock(&rw->mu);
+	rw->done = true;
+	pthread_cond_signal(&rw->cv);
+	pthread_mutex_unlock(&rw->mu);
+}
+
+int
+app_reload(struct app *app, const char *why)
+{
+	struct reload_wait rw = {.done = false};
+	struct diag_list dl = {0};
+	struct writer_job *job;
+	struct ruleset *rs;
+	const char *qwhy;
+	int rc = -1;
+
+	pthread_mutex_lock(&app->reload_mu);
+	rs = app_load_rules(app, &dl);
+	diag_list_free(&dl);
+	if (!rs) {
+		log_err("reload (%s) failed: the rules in force stay", why);
+		goto out;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->kind = JOB_RELOAD;
+	job->rules = rs;
+	job->reason = xstrdup(why);
+	job->done = reload_done;
+	job->arg = &rw;
+	pthread_mutex_init(&rw.mu, NULL);
+	pthread_cond_init(&rw.cv, NULL);
+	if (writer_submit(app->writer, job, &qwhy) < 0) {
+		log_err("reload (%s) failed: %s", why, qwhy);
+		writer_job_free(job);
+	} else {
+		pthread_mutex_lock(&rw.mu);
+		while (!rw.done)
+			pthread_cond_wait(&rw.cv, &rw.mu);
+		pthread_mutex_unlock(&rw.mu);
+		if (job->status == 0) {
+			struct ruleset *now = writer_rules(app->writer);
+
+			log_notice("reloaded rules (%s): %zu rules, %s, ledger seq %lld", why,
+				   ruleset_n_rules(now), ruleset_version(now), (long long)job->seq);
+			ruleset_unref(now);
+			rc = 0;
+		} else {
+			log_err("reload (%s) failed: %s", why, job->error);
+		}
+		writer_job_free(job);
+	}
+	pthread_cond_destroy(&rw.cv);
+	pthread_mutex_destroy(&rw.mu);
+out:
+	pthread_mutex_unlock(&app->reload_mu);
+	return rc;
 }
 
 void
@@ -100,8 +246,15 @@ app_shutdown(struct app *app)
 	if (http_active(app->http) > 0)
 		log_warn("%u requests still open at shutdown; closing them",
 			 http_active(app->http));
+	/* the writer answers what is queued before it stops; then connections close */
+	writer_stop(app->writer);
 	http_stop(app->http);
+	writer_free(app->writer);
+	store_pool_free(app->pool);
 	tls_material_free(&app->tls);
+	ledger_key_free(&app->key);
+	free(app->db_path);
+	pthread_mutex_destroy(&app->reload_mu);
 	config_free(app->cfg);
 	the_app = NULL;
 	free(app);

@@ -98,7 +98,7 @@ main_loop(struct app *app, const sigset_t *orig)
 		if (reload_requested) {
 			reload_requested = 0;
 			sd_notify_msg("RELOADING=1");
-			app_reload(app, "SIGHUP", NULL);
+			app_reload(app, "SIGHUP");
 			sd_notify_msg("READY=1");
 		}
 		app_tick(app);

@@ -2,17 +2,26 @@
 #ifndef AUPD_APP_H
 #define AUPD_APP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
 #include "aupd/config.h"
 #include "aupd/http.h"
+#include "aupd/ledger.h"
+#include "aupd/store.h"
 #include "aupd/tls.h"
+#include "aupd/writer.h"
 
 struct app {
 	struct config *cfg;
+	char *db_path;
 	struct tls_material tls;
+	struct ledger_key key;
+	struct writer *writer;
+	struct store_pool *pool;
 	struct http_server *http;
+	pthread_mutex_t reload_mu; /* one reload at a time */
 	atomic_bool draining;
 };
 
@@ -21,14 +30,24 @@ struct app {
  * starts listening.  NULL after logging the reason when any part fails.
  */
 struct app *app_start(struct config *cfg);
-/* Reloads the rules; `why` labels the log line.  0, or -1 with the errors logged. */
-int app_reload(struct app *app, const char *why, void *result);
+
+/*
+ * Loads the rules from the configured paths.  On success returns a new
+ * ruleset reference; on failure logs every error, adds them to `dl`, and
+ * returns NULL (the rules in force stay).
+ */
+struct ruleset *app_load_rules(struct app *app, struct diag_list *dl);
+/*
+ * Reloads the rules and waits until the switch is recorded (SIGHUP path).
+ * 0, or -1 with the errors logged.
+ */
+int app_reload(struct app *app, const char *why);
 /* Periodic work from the main loop (about once a second). */
 void app_tick(struct app *app);
 /* Stops accepting, finishes requests in flight, closes everything; returns the exit status. */
 int app_shutdown(struct app *app);
-/* True when rules are loaded and the database takes writes. */
-bool app_ready(struct app *app);
+/* True when rules are loaded, storage takes writes, and the daemon is not draining. */
+bool app_ready(struct app *app, const char **why);
 
 /* Sends one message over the systemd notify protocol (no-op without $NOTIFY_SOCKET). */
 void sd_notify_msg(const char *msg);

@@ -1,0 +1,38 @@
+/* tokens.h - API tokens: creation, revocation, listing, authentication */
+#ifndef AUPD_TOKENS_H
+#define AUPD_TOKENS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "aupd/http.h"
+#include "aupd/store.h"
+#include "aupd/types.h"
+
+#define TOKEN_SECRET_LEN 48 /* "aupd_" and 43 base64url characters (256 bits) */
+#define TOKEN_MAX_LEN 256
+
+/* Is this a valid token name (1-64 of A-Z a-z 0-9 . _ -)? */
+bool token_name_valid(const char *name);
+/* Is this a valid tenant (1-128 printable characters)? */
+bool tenant_valid(const char *tenant);
+
+/*
+ * Creates a token and its ledger record in one transaction.  The secret
+ * (NUL-terminated, TOKEN_SECRET_LEN chars) is written to `secret` and is
+ * never stored: only its SHA-256 is.  Returns 0, 1 when an active token has
+ * that name, or -1 with `err`.
+ */
+int token_create(struct dbconn *c, const char *name, enum role role, const char *tenant,
+		 char secret[TOKEN_SECRET_LEN + 1], struct aupd_error *err);
+/* Revokes the active token `name` (with a ledger record).  0, 1 when none, -1 on error. */
+int token_revoke(struct dbconn *c, const char *name, struct aupd_error *err);
+/* Prints the tokens as a table (active ones, or all with `all`). */
+int token_list(struct dbconn *c, bool all, FILE *out, struct aupd_error *err);
+/*
+ * Looks a presented secret up (by its hash, compared in constant time).
+ * 0 with `who` filled, 1 when unknown or revoked, -1 when the lookup failed.
+ */
+int token_authenticate(struct dbconn *c, const char *secret, size_t len, struct principal *who);
+
+#endif

@@ -1,0 +1,8 @@
+/* verify_remote.h - aupd verify --url: check a running daemon's ledger over its API */
+#ifndef AUPD_VERIFY_REMOTE_H
+#define AUPD_VERIFY_REMOTE_H
+
+/* Returns the exit status: 0 intact, 1 a bad record or a failed request, 2 bad usage. */
+int verify_remote(const char *url, const char *token, const char *key_path, const char *cacert);
+
+#endif
