@@ -32,18 +32,4 @@ cmd_replay(int argc, char **argv)
 		       "usage: aupd replay --rules FILE|DIR [--format ndjson] EVENTS.ndjson\n");
 }
 
-int
-cmd_verify(int argc, char **argv)
-{
-	return pending(argc, argv, "usage: aupd verify --db FILE [--key PUBKEY.pem]\n");
-}
 
-int
-cmd_token(int argc, char **argv)
-{
-	return pending(argc, argv,
-		       "usage: aupd token create --name NAME --role ingest|auditor|operator "
-		       "[--tenant TENANT] [--config FILE]\n"
-		       "       aupd token list [--config FILE]\n"
-		       "       aupd token revoke NAME [--config FILE]\n");
-}
