@@ -109,8 +109,8 @@ config_parse_listen(const char *s, char **host, uint16_t *port, bool *ipv6, bool
 		he = colon;
 		*ipv6 = false;
 	}
-	if (parse_i64(colon + 1, 1, 65535, &p) < 0) {
-		*why = "listen port must be a number from 1 to 65535";
+	if (parse_i64(colon + 1, 0, 65535, &p) < 0) {
+		*why = "listen port must be a number from 0 (any free port) to 65535";
 		return -1;
 	}
 	h = xstrndup(hs, (size_t)(he - hs));
