@@ -12,6 +12,7 @@ struct ingest {
 	struct event_problem *probs; /* probs[i].status != 0: item i was rejected */
 	size_t *slot;                /* otherwise: its index in job->items */
 	bool single;
+	bool busy; /* refused because the write queue was full */
 	struct writer_job *job;
 };
 
@@ -78,6 +79,8 @@ respond_results(struct http_req *req, struct ingest *in)
 	size_t len;
 
 	if (in->job && in->job->status < 0) {
+		if (!in->busy)
+			metrics_reject(&app_of(req)->metrics, REJECT_STORAGE, (long long)in->n_items);
 		http_add_header(req, "Retry-After", "1");
 		http_problem(req, 503, "storage-unavailable", NULL,
 			     "nothing from this request was stored: %s", in->job->error);
@@ -86,6 +89,8 @@ respond_results(struct http_req *req, struct ingest *in)
 	if (in->single && in->probs[0].status) {
 		const struct event_problem *p = &in->probs[0];
 
+		metrics_reject(&app_of(req)->metrics, p->status == 403 ? REJECT_TENANT : REJECT_INVALID,
+			       1);
 		http_problem(req, p->status, p->status == 403 ? "forbidden-tenant" : "invalid-event",
 			     json_pack("{s:s}", "pointer", p->pointer), "%s", p->detail);
 		return;
@@ -97,6 +102,8 @@ respond_results(struct http_req *req, struct ingest *in)
 			sb_addc(&sb, ',');
 		if (in->probs[i].status) {
 			append_problem(&sb, &in->probs[i], i);
+			metrics_reject(&app_of(req)->metrics,
+				       in->probs[i].status == 403 ? REJECT_TENANT : REJECT_INVALID, 1);
 			rejected++;
 		} else {
 			const struct ingest_item *it = &in->job->items[in->slot[i]];
@@ -136,12 +143,14 @@ api_post_events(struct http_req *req)
 	const char *body = http_body(req, &len), *why;
 
 	if (body_format(http_header(req, "Content-Type"), &fmt) < 0) {
+		metrics_reject(&app->metrics, REJECT_MEDIA, 1);
 		http_problem(req, 415, "unsupported-media-type", NULL,
 			     "send events as application/json (one event or an array) or "
 			     "application/x-ndjson");
 		return;
 	}
 	if (len == 0) {
+		metrics_reject(&app->metrics, REJECT_PARSE, 1);
 		http_problem(req, 400, "bad-request", NULL, "the body is empty");
 		return;
 	}
@@ -149,6 +158,8 @@ api_post_events(struct http_req *req)
 	http_set_data(req, in, ingest_free);
 	if (body_split(body, len, fmt, app->cfg->max_batch, &items, &n, &in->single, &too_many,
 		       &err) < 0) {
+		if (!too_many) /* 413s are counted when the request ends, wherever they came from */
+			metrics_reject(&app->metrics, REJECT_PARSE, 1);
 		if (too_many)
 			http_problem(req, 413, "batch-too-large", NULL, "%s", err.msg);
 		else
@@ -192,6 +203,10 @@ api_post_events(struct http_req *req)
 	http_suspend(req, ingest_resumed);
 	if (writer_submit(app->writer, in->job, &why) < 0) {
 		/* not queued: answer at once instead of sleeping */
+		if (strstr(why, "queue is full")) {
+			metrics_reject(&app->metrics, REJECT_BUSY, (long long)n_ok);
+			in->busy = true;
+		}
 		http_resume(req);
 		in->job->status = -1;
 		snprintf(in->job->error, sizeof(in->job->error), "%s", why);

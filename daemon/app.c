@@ -1,9 +1,11 @@
 /* app.c - the running daemon: start every part in order, reload, tick, shut down */
+#include "aupd/api.h"
 #include "aupd/app.h"
 #include "aupd/log.h"
 #include "aupd/tokens.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,6 +41,104 @@ authenticate(void *ctx, const char *token, size_t len, struct principal *who)
 
 	store_pool_put(app->pool, c);
 	return rc;
+}
+
+/* audit.require_justification: auditors and operators say why they ask. */
+static void
+authorized(void *ctx, struct http_req *req)
+{
+	struct app *app = ctx;
+	const struct principal *who = http_principal(req);
+	const char *j = http_header(req, "X-Justification");
+
+	if (!app->cfg->require_justification || who->role == ROLE_INGEST)
+		return;
+	if (!j || !*j)
+		http_problem(req, 428, "justification-required", NULL,
+			     "this daemon requires an X-Justification header on auditor and "
+			     "operator requests (audit.require_justification)");
+}
+
+static void
+access_recorded(struct writer_job *job)
+{
+	struct http_req *req = job->arg;
+
+	if (job->status < 0)
+		log_err("cannot record an access in the ledger: %s", job->error);
+	http_gate_result(req, job->status);
+	writer_job_free(job);
+	http_resume(req);
+}
+
+/*
+ * Every request made with an auditor or operator token becomes an "access"
+ * ledger record; when possible the answer waits until the record is stored.
+ */
+static bool
+record_access(void *ctx, struct http_req *req, bool can_wait)
+{
+	struct app *app = ctx;
+	const struct principal *who = http_principal(req);
+	const char *just = http_header(req, "X-Justification"), *why;
+	struct writer_job *job;
+	struct strbuf m;
+
+	if (!who->name[0] || who->role == ROLE_INGEST)
+		return false;
+	sb_init(&m);
+	sb_adds(&m, ",\"token\":");
+	json_quote(&m, who->name);
+	sb_addf(&m, ",\"role\":\"%s\",\"method\":", role_name(who->role));
+	json_quote(&m, http_method(req));
+	sb_adds(&m, ",\"target\":");
+	json_quote(&m, http_target(req));
+	sb_addf(&m, ",\"status\":%d", http_status(req));
+	if (just) {
+		char *cut = xstrndup(just, strnlen(just, 1024));
+
+		sb_adds(&m, ",\"justification\":");
+		json_quote(&m, cut);
+		free(cut);
+	}
+	sb_addc(&m, '}');
+	job = xcalloc(1, sizeof(*job));
+	job->kind = JOB_RECORD;
+	job->rec_kind = xstrdup("access");
+	job->rec_tenant = who->tenant_bound ? xstrdup(who->tenant) : NULL;
+	job->rec_members = sb_detach(&m, NULL);
+	atomic_fetch_add(&app->metrics.access_records, 1);
+	if (!can_wait) {
+		if (writer_submit(app->writer, job, &why) < 0) {
+			log_err("cannot record an access in the ledger: %s", why);
+			writer_job_free(job);
+		}
+		return false;
+	}
+	job->done = access_recorded;
+	job->arg = req;
+	http_gate_wait(req);
+	if (writer_submit(app->writer, job, &why) < 0) {
+		log_err("cannot record an access in the ledger: %s", why);
+		writer_job_free(job);
+		http_gate_result(req, -1);
+		http_resume(req);
+	}
+	return true;
+}
+
+static void
+request_done(void *ctx, struct http_req *req)
+{
+	struct app *app = ctx;
+	const struct route *r = http_route(req);
+
+	metrics_observe(&app->metrics, (size_t)(r - app_routes), http_status(req),
+			time_mono_us() - http_started_us(req));
+	if (r->handler == api_post_events && http_status(req) == 413)
+		metrics_reject(&app->metrics, REJECT_TOO_LARGE, 1);
+	else if (r->handler == api_post_events && http_status(req) == 401)
+		metrics_reject(&app->metrics, REJECT_AUTH, 1);
 }
 
 static void
@@ -134,7 +234,12 @@ app_start(struct config *cfg)
 				   app->tls.cert_path);
 	}
 	app->http = http_start(cfg, app->tls.cert_pem, app->tls.key_pem, app_routes, app_n_routes,
-			       &(struct http_hooks){.ctx = app, .authenticate = authenticate}, &err);
+			       &(struct http_hooks){.ctx = app,
+						    .authenticate = authenticate,
+						    .authorized = authorized,
+						    .before_send = record_access,
+						    .request_done = request_done},
+			       &err);
 	if (!app->http) {
 		log_err("%s", err.msg);
 		goto err_tls;

@@ -407,6 +407,19 @@ load_notifiers(struct loader *ld, yaml_node_t *map)
 }
 
 static void
+load_audit(struct loader *ld, yaml_node_t *map)
+{
+	static const char *const keys[] = {"require_justification"};
+	yaml_node_t *v;
+
+	if (!want_map(ld, map, "audit"))
+		return;
+	ymap_check_keys(&ld->yd, map, keys, AUPD_ARRAY_LEN(keys), "audit", ld->dl);
+	if ((v = ymap_get(&ld->yd, map, "require_justification", NULL)))
+		set_bool(ld, v, "audit.require_justification", &ld->cfg->require_justification);
+}
+
+static void
 load_rules(struct loader *ld, yaml_node_t *v)
 {
 	struct config *c = ld->cfg;
@@ -444,7 +457,7 @@ load_root(struct loader *ld, yaml_node_t *root)
 {
 	static const char *const keys[] = {"listen",	"tls",	     "state_dir",  "rules",
 					   "default_effect", "limits", "checkpoint", "notifiers",
-					   "log_level"};
+					   "audit",	"log_level"};
 	static const char *const levels[] = {"error", "warning", "notice", "info", "debug"};
 	struct config *c = ld->cfg;
 	yaml_node_t *v;
@@ -484,6 +497,8 @@ load_root(struct loader *ld, yaml_node_t *root)
 		load_checkpoint(ld, v);
 	if ((v = ymap_get(&ld->yd, root, "notifiers", NULL)))
 		load_notifiers(ld, v);
+	if ((v = ymap_get(&ld->yd, root, "audit", NULL)))
+		load_audit(ld, v);
 	if ((v = ymap_get(&ld->yd, root, "log_level", NULL)) && (s = want_string(ld, v, "log_level"))) {
 		size_t i;
 

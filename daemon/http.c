@@ -64,6 +64,8 @@ struct http_req {
 	size_t n_hdrs;
 	enum suspend_state susp;
 	http_handler on_resume;
+	bool gated;
+	int gate_status;
 	void *data;
 	void (*data_free)(void *);
 	int64_t started_us;
@@ -391,6 +393,19 @@ http_respond_stream(struct http_req *req, int status, const char *content_type, 
 
 /* ---- suspend / resume ---- */
 
+/* After the before_send hook's work finished: a failure replaces the response. */
+static void
+gate_resumed(struct http_req *req)
+{
+	if (req->gate_status >= 0)
+		return;
+	MHD_destroy_response(req->resp);
+	req->resp = NULL;
+	http_add_header(req, "Retry-After", "1");
+	http_problem(req, 503, "storage-unavailable", NULL,
+		     "this request could not be recorded in the ledger, so it is not answered");
+}
+
 void
 http_suspend(struct http_req *req, http_handler on_resume)
 {
@@ -574,6 +589,8 @@ authenticate(struct http_req *req)
 			     role_name(req->who.role), req->method, req->path);
 		return;
 	}
+	if (srv->hooks.authorized)
+		srv->hooks.authorized(srv->hooks.ctx, req);
 }
 
 static void
@@ -635,13 +652,40 @@ queue(struct http_req *req)
 	req->resp = NULL;
 }
 
+/* Suspends the connection if the handler asked; true when it now sleeps. */
+static bool
+sleep_if_asked(struct http_req *req)
+{
+	bool slept = false;
+
+	pthread_mutex_lock(&req->srv->suspend_mu);
+	if (req->susp == SUSP_REQUESTED) {
+		req->susp = SUSP_SUSPENDED;
+		MHD_suspend_connection(req->conn);
+		slept = true;
+	}
+	pthread_mutex_unlock(&req->srv->suspend_mu);
+	return slept;
+}
+
+void
+http_gate_wait(struct http_req *req)
+{
+	http_suspend(req, gate_resumed);
+}
+
+void
+http_gate_result(struct http_req *req, int status)
+{
+	req->gate_status = status;
+}
+
 static enum MHD_Result
 on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_req *req = *con_cls;
-	bool suspend = false;
 
 	if (!req) {
 		req = xcalloc(1, sizeof(*req));
@@ -654,9 +698,10 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		atomic_fetch_add(&srv->active, 1);
 		begin(req, url);
 		if (req->resp) {
+			req->gated = true;
+			if (srv->hooks.before_send)
+				srv->hooks.before_send(srv->hooks.ctx, req, false);
 			queue(req);
-			req->status = req->status ? req->status : 500;
-			return MHD_YES;
 		}
 		return MHD_YES;
 	}
@@ -674,6 +719,9 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 					     "the body is larger than limits.max_body (%llu bytes)",
 					     (unsigned long long)srv->cfg->max_body);
 				*upload_size = 0;
+				req->gated = true;
+				if (srv->hooks.before_send)
+					srv->hooks.before_send(srv->hooks.ctx, req, false);
 				queue(req);
 				return MHD_YES;
 			}
@@ -692,19 +740,21 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		pthread_mutex_unlock(&srv->suspend_mu);
 		req->route->handler(req);
 	}
-	pthread_mutex_lock(&srv->suspend_mu);
-	if (req->susp == SUSP_REQUESTED) {
-		req->susp = SUSP_SUSPENDED;
-		MHD_suspend_connection(conn);
-		suspend = true;
-	}
-	pthread_mutex_unlock(&srv->suspend_mu);
-	if (suspend)
-		return MHD_YES;
-	if (req->susp == SUSP_WOKEN) {
-		/* woken before it slept: answer now */
-		req->susp = SUSP_NONE;
-		req->on_resume(req);
+	for (;;) {
+		if (sleep_if_asked(req))
+			return MHD_YES;
+		if (req->susp == SUSP_WOKEN) {
+			/* woken before it slept: continue at once */
+			req->susp = SUSP_NONE;
+			req->on_resume(req);
+			continue;
+		}
+		if (req->resp && !req->gated) {
+			req->gated = true;
+			if (srv->hooks.before_send && srv->hooks.before_send(srv->hooks.ctx, req, true))
+				continue; /* it asked to wait (http_suspend) */
+		}
+		break;
 	}
 	queue(req);
 	return MHD_YES;

@@ -44,10 +44,14 @@ static const char *const migrations[] = {
 	"  time INTEGER NOT NULL);"
 	"CREATE INDEX events_key ON events (key);"
 	"CREATE INDEX events_tenant ON events (tenant, seq);"
+	"CREATE INDEX events_tenant_actor ON events (tenant, actor, seq);"
+	"CREATE INDEX events_flagged ON events (verdict, seq) WHERE verdict > 0;"
 	"CREATE TABLE verdict_rules ("
 	"  rule TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
 	"  seq INTEGER NOT NULL,"
-	"  PRIMARY KEY (rule, seq)) WITHOUT ROWID;"
+	"  PRIMARY KEY (rule, tenant, seq)) WITHOUT ROWID;"
+	"CREATE INDEX verdict_rules_seq ON verdict_rules (rule, seq);"
 	"CREATE TABLE tokens ("
 	"  id INTEGER PRIMARY KEY,"
 	"  name TEXT NOT NULL,"
@@ -80,7 +84,7 @@ static const char *const stmt_sql[ST_COUNT_] = {
 	[ST_EVENT_BY_KEY] = "SELECT seq, tenant, id FROM events WHERE key = ?",
 	[ST_EVENT_INSERT] = "INSERT INTO events (seq, key, tenant, id, actor, action, verdict, time) "
 			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	[ST_RULE_INSERT] = "INSERT INTO verdict_rules (rule, seq) VALUES (?, ?)",
+	[ST_RULE_INSERT] = "INSERT OR IGNORE INTO verdict_rules (rule, tenant, seq) VALUES (?, ?, ?)",
 	[ST_CHECKPOINT_INSERT] = "INSERT INTO checkpoints (seq, hash, time, signature, key_id) "
 				 "VALUES (?, ?, ?, ?, ?)",
 	[ST_CHECKPOINT_LAST] = "SELECT seq, hash, time, signature, key_id FROM checkpoints "

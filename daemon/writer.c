@@ -312,18 +312,11 @@ index_verdict(struct writer *w, const struct event *ev, const struct verdict *v,
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < v->n_matched; i++) {
-		/* a rule may fire once per verdict; guard against repeats anyway */
-		bool seen = false;
-
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(v->matched[j].rule, v->matched[i].rule))
-				seen = true;
-		if (seen)
-			continue;
 		if (!(st = store_stmt(w->db, ST_RULE_INSERT, err)))
 			return -1;
 		sqlite3_bind_text(st, 1, v->matched[i].rule, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_text(st, 2, ev->tenant, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, seq);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
 			return store_fail(w->db, err, "cannot index a verdict's rules");

@@ -9,6 +9,7 @@
 #include "aupd/config.h"
 #include "aupd/http.h"
 #include "aupd/ledger.h"
+#include "aupd/metrics.h"
 #include "aupd/store.h"
 #include "aupd/tls.h"
 #include "aupd/writer.h"
@@ -23,6 +24,7 @@ struct app {
 	struct http_server *http;
 	pthread_mutex_t reload_mu; /* one reload at a time */
 	atomic_bool draining;
+	struct metrics metrics;
 };
 
 /*

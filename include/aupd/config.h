@@ -53,6 +53,8 @@ struct config {
 	struct notifier_conf *notifiers;
 	size_t n_notifiers;
 
+	bool require_justification; /* audit.require_justification */
+
 	enum log_level log_level;
 };
 

@@ -51,9 +51,23 @@ struct http_hooks {
 	 * revoked token, -1 when the lookup itself failed (answered 503).
 	 */
 	int (*authenticate)(void *ctx, const char *token, size_t len, struct principal *who);
+	/* Called after the token and role were accepted; may answer the request itself. */
+	void (*authorized)(void *ctx, struct http_req *req);
 	/* Called once per finished request, after its response left. */
 	void (*request_done)(void *ctx, struct http_req *req);
+	/*
+	 * Called once a response is ready and before it is sent.  When
+	 * `can_wait` and the hook must finish something first (recording the
+	 * access), it calls http_gate_wait(), later http_gate_result() and
+	 * http_resume(), and returns true; otherwise it returns false.
+	 */
+	bool (*before_send)(void *ctx, struct http_req *req, bool can_wait);
 };
+
+/* For before_send hooks: hold the response until http_resume(). */
+void http_gate_wait(struct http_req *req);
+/* For before_send hooks: a negative status replaces the response with a 503. */
+void http_gate_result(struct http_req *req, int status);
 
 /*
  * Starts listening per `cfg` (TLS with the given PEM pair unless
