@@ -44,6 +44,16 @@ size_t ruleset_n_files(const struct ruleset *rs);
 const char *ruleset_file_path(const struct ruleset *rs, size_t i);
 const unsigned char *ruleset_file_bytes(const struct ruleset *rs, size_t i, size_t *len);
 size_t ruleset_n_rules(const struct ruleset *rs);
+size_t ruleset_n_escalations(const struct ruleset *rs);
+size_t ruleset_n_exemptions(const struct ruleset *rs);
+/* The `tests:` cases of the loaded files, in file order. */
+size_t ruleset_n_tests(const struct ruleset *rs);
+/*
+ * Runs test case i from empty state and returns true when every `expect`
+ * holds; otherwise appends one line per failure to `report`
+ * ("FILE:LINE: test 'NAME': event ID: expected ...; got ...").
+ */
+bool ruleset_test_run(const struct ruleset *rs, size_t i, struct strbuf *report);
 /*
  * A description for GET /v1/rules (new reference):
  * {"rules_version", "files": [path...], "rules": [{"id", "kind", "effect",

@@ -1,0 +1,607 @@
+/* policy_int.h - the policy layer's internal structures: compiled rules, conditions, state */
+#ifndef AUPD_POLICY_INT_H
+#define AUPD_POLICY_INT_H
+
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aupd/policy.h"
+#include "aupd/yamldoc.h"
+
+/* ---- arena.c: build-once allocations owned by a ruleset ---- */
+
+struct arena {
+	struct arena_block *head;
+};
+
+/* Zeroed memory that lives until arena_free(); never NULL. */
+void *arena_alloc(struct arena *a, size_t n);
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+void arena_free(struct arena *a);
+
+/* ---- htab.c: open addressing of pointers with their 64-bit hashes ---- */
+
+struct hslot {
+	uint64_t h; /* 0 marks an empty slot; hashes are forced non-zero */
+	void *p;
+};
+
+struct htab {
+	struct hslot *slots;
+	size_t cap; /* a power of two, or 0 */
+	size_t n;
+};
+
+uint64_t hash_bytes(const void *data, size_t len);
+static inline uint64_t
+hash_str(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	return hash_bytes(s, n);
+}
+
+/* Inserts an item known to be absent. */
+void htab_insert(struct htab *t, uint64_t h, void *p);
+/* Removes the item in slot i; returns true when another item moved into slot i. */
+bool htab_remove_at(struct htab *t, size_t i);
+void htab_free(struct htab *t);
+/* First slot index for h; probe with (i + 1) & (cap - 1) until an empty slot. */
+static inline size_t
+htab_start(const struct htab *t, uint64_t h)
+{
+	return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+}
+
+/* ---- strset.c: immutable string sets and maps, built once at load ---- */
+
+struct strmap {
+	const char **keys; /* slots, NULL when empty */
+	void **vals;
+	uint64_t *hashes;
+	size_t cap; /* a power of two; 0 when n <= STRMAP_LINEAR */
+	size_t n;
+	const char **lkeys; /* the items in insertion order */
+	void **lvals;
+};
+
+#define STRMAP_LINEAR 8
+
+/* Builds a map of n distinct keys (later duplicates are ignored). */
+void strmap_build(struct strmap *m, struct arena *a, const char *const *keys, void *const *vals,
+		  size_t n);
+/* The value for key, or NULL; `found` (optional) tells a NULL value from absence. */
+void *strmap_get(const struct strmap *m, const char *key, bool *found);
+static inline bool
+strmap_has(const struct strmap *m, const char *key)
+{
+	bool found = false;
+
+	strmap_get(m, key, &found);
+	return found;
+}
+
+/* ---- paths (path.c) ---- */
+
+enum path_kind {
+	P_ID,
+	P_TENANT,
+	P_ACTOR,
+	P_ACTION,
+	P_PURPOSE,
+	P_QUANTITY,
+	P_TIME,
+	P_TIME_HOUR,
+	P_TIME_WEEKDAY,
+	P_RESOURCE,
+	P_ATTR,
+	/* escalations only: the verdict's own fields and its matched rules' */
+	P_VERDICT,
+	P_RULE,
+	P_SEVERITY,
+	P_EFFECT,
+	P_TAGS,
+};
+
+/* Where a path may be used. */
+enum path_ctx {
+	PCTX_EVENT,	 /* rules, exemptions, messages */
+	PCTX_ESCALATION, /* escalations: event fields and verdict fields */
+};
+
+struct path {
+	enum path_kind kind;
+	const char *text; /* as written */
+	const char *key;  /* P_RESOURCE: the field name */
+	const char **segs; /* P_ATTR: the keys under attributes */
+	size_t n_segs;
+};
+
+static inline bool
+path_is_rule_field(enum path_kind k)
+{
+	return k == P_RULE || k == P_SEVERITY || k == P_EFFECT || k == P_TAGS;
+}
+
+/* Parses a path: 0, or -1 with a sentence in `why` (a buffer of whylen bytes). */
+int path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, char *why,
+	       size_t whylen);
+
+enum vkind {
+	V_MISSING,
+	V_STR,
+	V_NUM,
+	V_BOOL,
+	V_TIME, /* a string that is an RFC 3339 time (time, resource.created) */
+	V_RANK, /* an effect or severity name with its rank */
+	V_TAGS,
+	V_JSON, /* an attribute object or array */
+};
+
+struct value {
+	enum vkind k;
+	const char *s;
+	double n;
+	aupd_time t;
+	int rank;
+	bool b;
+	const json_t *j;
+	const char *const *tags;
+	size_t n_tags;
+};
+
+struct dataset {
+	const char *name;
+	struct kv *fields; /* sorted by key */
+	size_t n_fields;
+	bool has_created;
+	aupd_time created;
+};
+
+/* What a path is resolved against. */
+struct evctx {
+	const struct ruleset *rs;
+	const struct event *ev; /* NULL for a retention-overdue record */
+	const struct obligation *ob;
+	const struct verdict *v; /* escalations */
+	const struct match *m;	 /* escalations: the matched rule under test */
+	const struct dataset *ds;
+	bool ds_done;
+};
+
+void path_get(const struct path *p, struct evctx *c, struct value *out);
+/* A resource field, the event's own or else its dataset's; NULL when missing. */
+const char *ctx_resource(struct evctx *c, const char *key);
+/* Renders a value as text for messages and group keys (missing: ""). */
+void value_render(const struct value *v, struct strbuf *sb);
+/* The value as a number for `sum`; 0 when missing or not numeric. */
+double value_amount(const struct value *v);
+/* Formats a number without a trailing .0 when integral. */
+void number_format(double d, char *buf, size_t len);
+
+/* ---- conditions (cond.c, cond_compile.c) ---- */
+
+enum cond_op {
+	OP_EQ,
+	OP_NE,
+	OP_IN,
+	OP_NOT_IN,
+	OP_GT,
+	OP_GTE,
+	OP_LT,
+	OP_LTE,
+	OP_EXISTS,
+	OP_GLOB,
+	OP_REGEX,
+};
+
+struct operand {
+	const char *s;
+	bool num_ok;	/* the text reads as a finite number */
+	bool plain_num; /* ... and was written as a plain YAML number */
+	double num;
+	bool time_ok; /* parses as RFC 3339 */
+	aupd_time t;
+	int b;	  /* 0/1 for plain false/true, else -1 */
+	int rank; /* effect or severity rank for those paths, else -1 */
+};
+
+/* A list operand: the items, and a set of their texts for fast string lookup. */
+struct oplist {
+	const char *name; /* "$name", or NULL for an inline list */
+	struct operand *items;
+	size_t n;
+	struct strmap set;
+	bool any_num;
+};
+
+enum cond_kind {
+	C_TRUE,
+	C_FALSE,
+	C_ALL,
+	C_ANY,
+	C_NOT,
+	C_TEST,
+};
+
+struct cond {
+	enum cond_kind kind;
+	struct cond **kids;
+	size_t n_kids;
+	/* C_TEST */
+	struct path path;
+	enum cond_op op;
+	struct operand arg;
+	const struct oplist *list;
+	regex_t *re;
+	bool exists;
+};
+
+bool cond_eval(const struct cond *c, struct evctx *ctx);
+/* True when the condition names one of rule, severity, effect, tags anywhere. */
+bool cond_names_rule_fields(const struct cond *c);
+
+/* ---- the loader's state, shared by the rules_load*.c files ---- */
+
+struct lfile {
+	char *path;
+	char *bytes;
+	size_t len;
+	struct ydoc yd;
+	bool parsed;
+};
+
+struct idrec {
+	const char *id;
+	const char *file;
+	int line;
+};
+
+struct loader {
+	struct ruleset *rs;
+	struct diag_list *dl;
+	const struct ruleset_opts *opts;
+	struct lfile *files;
+	size_t n_files;
+	struct ydoc *yd; /* the file being compiled */
+	/* lists by name */
+	struct oplist **lists;
+	size_t n_lists;
+	/* every rule, escalation and exemption id so far */
+	struct idrec *ids;
+	size_t n_ids, cap_ids;
+	enum path_ctx pctx; /* where conditions being compiled live */
+	int depth;	    /* nesting of conditions and test values */
+	const char *what;   /* "rule 'x'" for messages */
+};
+
+struct cond *cond_compile(struct loader *ld, yaml_node_t *node);
+/* An operand from a scalar node, checked against the path's kind; -1 after a diagnostic. */
+int operand_compile(struct loader *ld, yaml_node_t *n, const struct path *p, enum cond_op op,
+		    struct operand *out);
+/* A list operand: a YAML sequence of scalars or a plain "$name"; p may be NULL. */
+const struct oplist *oplist_compile(struct loader *ld, yaml_node_t *n, const struct path *p,
+				    enum cond_op op);
+/* Keeps a compiled regex for ruleset_free(). */
+void ruleset_keep_regex(struct ruleset *rs, regex_t *re);
+const struct oplist *loader_list(struct loader *ld, const char *name);
+/* A path from a scalar node; -1 after a diagnostic. */
+int path_compile(struct loader *ld, yaml_node_t *n, enum path_ctx ctx, struct path *out);
+
+bool loader_id(struct loader *ld, yaml_node_t *n, const char *kind, const char **out);
+const char *loader_str(struct loader *ld, yaml_node_t *n, const char *what);
+int loader_duration(struct loader *ld, yaml_node_t *n, const char *what, int64_t *out);
+/* A YAML list node, or NULL after a diagnostic. */
+yaml_node_t *loader_seq(struct loader *ld, yaml_node_t *n, const char *what);
+yaml_node_t *loader_map(struct loader *ld, yaml_node_t *n, const char *what);
+int loader_effect(struct loader *ld, yaml_node_t *n, enum effect *out);
+/* by: [tenant], the default of limits and escalations. */
+void loader_default_by(struct loader *ld, struct path **by, size_t *n_by);
+/*
+ * Enters one level of nesting (conditions, test values): 0, and the caller
+ * decrements ld->depth when done; -1 after a diagnostic when too deep.
+ */
+int loader_depth_enter(struct loader *ld, yaml_node_t *n);
+#define LOADER_MAX_DEPTH 64
+
+/* ---- messages (message.c) ---- */
+
+enum seg_kind {
+	SEG_TEXT,
+	SEG_PATH,
+	SEG_LIMIT_TOTAL,
+	SEG_LIMIT_MAX,
+	SEG_LIMIT_WINDOW,
+	SEG_RETENTION_MAX,
+	SEG_RETENTION_DEADLINE,
+	SEG_RULE,
+};
+
+struct msg_seg {
+	enum seg_kind kind;
+	const char *text;
+	size_t len;
+	struct path path;
+};
+
+struct msg_tpl {
+	struct msg_seg *segs;
+	size_t n;
+};
+
+enum rule_kind {
+	RK_CONDITION,
+	RK_LIMIT,
+	RK_RETENTION,
+	RK_REUSE,
+};
+
+struct rule;
+
+struct msg_tpl *message_compile(struct loader *ld, yaml_node_t *n, enum rule_kind kind);
+
+/* What a fired rule reports besides the event's fields. */
+struct fire_info {
+	double total;
+	aupd_time deadline;
+	const char *group; /* limit: the group's values, for generated messages */
+	bool unknown;	   /* reuse: fired for a missing purpose or collected_for */
+};
+
+char *message_render(const struct rule *r, struct evctx *c, const struct fire_info *fi);
+
+/* ---- the compiled ruleset ---- */
+
+struct limit_spec {
+	bool count; /* sum: count */
+	struct path sum;
+	struct path *by;
+	size_t n_by;
+	int64_t window;
+	double max;
+};
+
+struct retention_spec {
+	struct path age_of;
+	int64_t max;
+	bool track;
+	struct cond *deleted_by; /* NULL: no track */
+};
+
+struct reuse_spec {
+	struct strmap allowed; /* collected_for -> struct oplist * */
+	bool unknown_fires;
+};
+
+struct exemption;
+
+struct rule {
+	const char *id;
+	const char *description;
+	const char *file;
+	int line;
+	size_t index;
+	enum rule_kind kind;
+	enum severity severity;
+	enum effect effect;
+	bool shadow;
+	const char **tags;
+	size_t n_tags;
+	struct cond *when; /* NULL: every event */
+	struct msg_tpl *message;
+	struct limit_spec limit;
+	struct retention_spec retention;
+	struct reuse_spec reuse;
+	const struct exemption **exemptions; /* the exemptions naming this rule, in order */
+	size_t n_exemptions;
+};
+
+struct exemption {
+	const char *id;
+	const char *reason;
+	const char **rules;
+	size_t n_rules;
+	struct cond *when;
+	bool has_expires;
+	aupd_time expires;
+	const char *file;
+	int line;
+};
+
+struct escalation {
+	const char *id;
+	const char *description;
+	const char *file;
+	int line;
+	struct cond *when;
+	bool names_rule_fields;
+	size_t count;
+	struct path *by;
+	size_t n_by;
+	int64_t window;
+	int64_t cooldown;
+	enum alert_level level;
+	const char **notify;
+	size_t n_notify;
+};
+
+struct test_expect {
+	const char *id;
+	const char *tenant; /* NULL: match by id alone */
+	int line;
+	bool has_verdict;
+	enum effect verdict;
+	bool has_rules;
+	const char **rules;
+	size_t n_rules;
+};
+
+struct rule_test {
+	const char *name;
+	const char *file;
+	int line;
+	enum effect default_effect;
+	json_t **events;
+	int *event_lines;
+	size_t n_events;
+	struct test_expect *expect;
+	size_t n_expect;
+};
+
+/* Rules that can match an event with a given action, in ruleset order. */
+struct candidates {
+	const uint32_t *idx;
+	size_t n;
+};
+
+struct rs_file {
+	char *path;
+	unsigned char *bytes;
+	size_t len;
+};
+
+struct ruleset {
+	atomic_int refs;
+	uint64_t serial; /* unique per load, for policy_state binding */
+	char version[80];
+	struct arena arena;
+	struct rs_file *files;
+	size_t n_files;
+	struct rule *rules;
+	size_t n_rules;
+	struct escalation *escs;
+	size_t n_escs;
+	struct exemption *exs;
+	size_t n_exs;
+	struct dataset *datasets;
+	size_t n_datasets;
+	struct strmap dataset_map;
+	struct rule_test *tests;
+	size_t n_tests;
+	struct strmap action_index; /* action -> struct candidates * */
+	struct candidates unpinned;
+	regex_t **regexes;
+	size_t n_regexes, cap_regexes;
+	int64_t max_window;
+};
+
+/* rules_load_more.c */
+void load_escalations(struct loader *ld, yaml_node_t *seq);
+void load_exemptions(struct loader *ld, yaml_node_t *seq);
+void load_tests(struct loader *ld, yaml_node_t *seq);
+/* ruleset.c */
+void ruleset_build_index(struct ruleset *rs);
+void ruleset_free(struct ruleset *rs);
+const struct rule *ruleset_rule(const struct ruleset *rs, const char *id);
+
+/* ---- windows (window.c) ---- */
+
+struct wentry {
+	int64_t t;
+	double amount;
+};
+
+struct wgroup {
+	uint64_t hash;
+	struct wentry *ring;
+	int64_t *seqs; /* escalation windows: the verdict seq of each entry */
+	uint32_t cap, head, n;
+	uint32_t lo, hi; /* [lo, hi) holds the entries in (cur - W, cur] */
+	uint32_t nsub;	 /* subtractions since running was last recomputed */
+	bool inexact;	 /* running may carry rounding error */
+	int64_t cur;	 /* the time the running sum is positioned at */
+	int64_t max_t;
+	double running; /* the sum over [lo, hi) */
+	uint32_t keylen;
+	char key[];
+};
+
+struct window {
+	int64_t w;
+	int64_t slack;
+	bool with_seqs;
+	struct htab groups;
+	size_t entries;
+	size_t sweep_pos;
+};
+
+struct window *window_new(int64_t w, bool with_seqs);
+void window_free(struct window *win);
+/*
+ * Adds an entry of `amount` at time t to the group `key` and positions the
+ * group's running sum on (t - W, t]; the total is g->running afterwards.
+ */
+struct wgroup *window_add(struct window *win, const char *key, size_t keylen, int64_t t,
+			  double amount, int64_t seq);
+/* The seqs of the group's entries in its current window, oldest first (new array). */
+int64_t *window_seqs(const struct wgroup *g, size_t *n, int64_t *first, int64_t *last);
+/*
+ * Visits up to `budget` slots: frees groups whose newest entry is older than
+ * ref - W - slack, and trims old entries of the others.
+ */
+void window_sweep(struct window *win, int64_t ref, size_t budget);
+size_t window_entries(const struct window *win, size_t *bytes);
+
+/* ---- obligations (obligation.c) ---- */
+
+struct obl_node;
+
+struct obl_table {
+	struct htab map;
+	struct obl_node **heap;
+	size_t n, cap;
+	uint64_t next_order;
+};
+
+void obl_init(struct obl_table *t);
+void obl_free_all(struct obl_table *t);
+/* The open obligation of (rule, tenant, resource), or NULL. */
+struct obl_node *obl_find(struct obl_table *t, const char *rule, const char *tenant,
+			  const char *resource_id);
+/* Opens an obligation (a copy of o's strings); o->op is ignored. */
+struct obl_node *obl_open(struct obl_table *t, const struct obligation *o);
+/* Removes n and copies it into out (owned strings, op OBL_DISCHARGE). */
+void obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out);
+size_t obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out);
+size_t obl_count(const struct obl_table *t);
+void obligation_copy(struct obligation *dst, const struct obligation *src);
+
+/* ---- state (eval.c) ---- */
+
+struct swin {
+	char *id;
+	int64_t w;
+	bool esc;
+	bool keep;
+	struct window *win;
+};
+
+struct policy_state {
+	uint64_t bound_serial;
+	struct swin *wins;
+	size_t n_wins, cap_wins;
+	struct window **rule_win; /* by rule index */
+	size_t n_rule_win;
+	struct window **esc_win; /* by escalation index */
+	size_t n_esc_win;
+	struct obl_table obl;
+	struct strbuf keybuf;
+	uint64_t evals;
+	int64_t sweep_t[3];
+	unsigned n_sweep_t;
+	size_t sweep_win;
+};
+
+void state_bind(struct policy_state *st, const struct ruleset *rs);
+/* The id of the first unexpired exemption (at time t) covering r whose when holds, or NULL. */
+const char *rule_exempted(const struct rule *r, struct evctx *c, aupd_time t);
+/* Builds the group key of `by` paths into sb (values joined by '\x1f'). */
+void group_key(const struct path *by, size_t n_by, struct evctx *c, struct strbuf *sb);
+
+#endif

@@ -1,0 +1,207 @@
+/* verdict.c - verdict and retention-overdue documents (contract section 4), written straight into a buffer */
+#include "policy_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void
+json_quote(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), run = 0;
+
+	sb_grow(sb, n + 2);
+	sb_addc(sb, '"');
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		char esc[8];
+		size_t len;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			run++;
+			i++;
+			continue;
+		}
+		sb_add(sb, p + i - run, run);
+		run = 0;
+		if (c >= 0x80) {
+			if ((len = utf8_len(p + i, n - i))) {
+				sb_add(sb, p + i, len);
+				i += len;
+			} else {
+				sb_adds(sb, "\\ufffd"); /* not UTF-8: never emit invalid JSON */
+				i++;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			sb_adds(sb, "\\\"");
+			break;
+		case '\\':
+			sb_adds(sb, "\\\\");
+			break;
+		case '\n':
+			sb_adds(sb, "\\n");
+			break;
+		case '\r':
+			sb_adds(sb, "\\r");
+			break;
+		case '\t':
+			sb_adds(sb, "\\t");
+			break;
+		case '\b':
+			sb_adds(sb, "\\b");
+			break;
+		case '\f':
+			sb_adds(sb, "\\f");
+			break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			sb_add(sb, esc, 6);
+			break;
+		}
+		i++;
+	}
+	sb_add(sb, p + n - run, run);
+	sb_addc(sb, '"');
+}
+
+static void
+matched_encode(struct strbuf *sb, const struct verdict *v)
+{
+	sb_adds(sb, "\"matched\":[");
+	for (size_t i = 0; i < v->n_matched; i++) {
+		const struct match *m = &v->matched[i];
+
+		if (i)
+			sb_addc(sb, ',');
+		sb_adds(sb, "{\"rule\":");
+		json_quote(sb, m->rule);
+		sb_adds(sb, ",\"effect\":\"");
+		sb_adds(sb, effect_name(m->effect));
+		sb_adds(sb, "\",\"severity\":\"");
+		sb_adds(sb, severity_name(m->severity));
+		sb_adds(sb, m->shadow ? "\",\"shadow\":true,\"message\":"
+				      : "\",\"shadow\":false,\"message\":");
+		json_quote(sb, m->message ? m->message : "");
+		if (m->exempted) {
+			sb_adds(sb, ",\"exempted\":");
+			json_quote(sb, m->exempted);
+		}
+		sb_addc(sb, '}');
+	}
+	sb_addc(sb, ']');
+}
+
+static void
+tail_encode(struct strbuf *sb, const char *rules_version, aupd_time decided_at)
+{
+	char when[40];
+
+	time_format_ms(decided_at, when, sizeof(when));
+	sb_adds(sb, ",\"rules_version\":");
+	json_quote(sb, rules_version);
+	sb_adds(sb, ",\"decided_at\":\"");
+	sb_adds(sb, when);
+	sb_addc(sb, '"');
+}
+
+void
+verdict_encode(struct strbuf *sb, const struct event *ev, const struct verdict *v,
+	       int64_t seq, const char *rules_version, aupd_time decided_at, bool duplicate)
+{
+	sb_grow(sb, 256);
+	sb_adds(sb, "{\"tenant\":");
+	json_quote(sb, ev->tenant);
+	sb_adds(sb, ",\"id\":");
+	json_quote(sb, ev->id);
+	sb_addf(sb, ",\"seq\":%lld,\"verdict\":\"%s\",", (long long)seq, effect_name(v->verdict));
+	matched_encode(sb, v);
+	tail_encode(sb, rules_version, decided_at);
+	sb_adds(sb, duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}");
+}
+
+void
+overdue_encode(struct strbuf *sb, const struct obligation *o, const struct verdict *v,
+	       int64_t seq, const char *rules_version, aupd_time decided_at)
+{
+	char deadline[40];
+
+	time_format_ms(o->deadline, deadline, sizeof(deadline));
+	sb_grow(sb, 320);
+	sb_adds(sb, "{\"kind\":\"retention-overdue\",\"tenant\":");
+	json_quote(sb, o->tenant);
+	sb_adds(sb, ",\"resource\":{\"id\":");
+	json_quote(sb, o->resource_id);
+	sb_adds(sb, "},\"rule\":");
+	json_quote(sb, o->rule);
+	sb_addf(sb, ",\"deadline\":\"%s\",\"opened_by\":", deadline);
+	json_quote(sb, o->opened_by);
+	sb_addf(sb, ",\"seq\":%lld,\"verdict\":\"%s\",", (long long)seq, effect_name(v->verdict));
+	matched_encode(sb, v);
+	tail_encode(sb, rules_version, decided_at);
+	sb_addc(sb, '}');
+}
+
+void
+policy_overdue_verdict(const struct ruleset *rs, const struct obligation *o,
+		       struct verdict *out)
+{
+	const struct rule *r = ruleset_rule(rs, o->rule);
+	struct evctx c = {.rs = rs, .ob = o};
+	char deadline[40];
+	struct match *m;
+
+	memset(out, 0, sizeof(*out));
+	time_format_ms(o->deadline, deadline, sizeof(deadline));
+	out->matched = xcalloc(1, sizeof(*out->matched));
+	out->n_matched = 1;
+	m = &out->matched[0];
+	m->rule = r ? r->id : o->rule;
+	m->effect = o->effect;
+	m->severity = o->severity;
+	m->shadow = o->shadow;
+	m->tags = r ? r->tags : NULL;
+	m->n_tags = r ? r->n_tags : 0;
+	m->exempted = r ? rule_exempted(r, &c, o->deadline) : NULL;
+	m->message = xasprintf("%s of tenant %s was not deleted by %s (rule %s)", o->resource_id,
+			       o->tenant, deadline, o->rule);
+	out->verdict = m->shadow || m->exempted ? EFFECT_ALLOW : o->effect;
+}

@@ -1,0 +1,324 @@
+/* window.c - exact sliding windows per group: time-sorted rings with a movable running sum */
+#include "policy_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIN_MIN_SLACK (3600 * AUPD_USEC)
+#define EXACT_LIMIT 9007199254740992.0 /* 2^53: integers above this lose precision */
+
+static inline struct wentry *
+at(const struct wgroup *g, uint32_t i)
+{
+	return &g->ring[(g->head + i) & (g->cap - 1)];
+}
+
+static inline int64_t *
+seq_at(const struct wgroup *g, uint32_t i)
+{
+	return &g->seqs[(g->head + i) & (g->cap - 1)];
+}
+
+struct window *
+window_new(int64_t w, bool with_seqs)
+{
+	struct window *win = xcalloc(1, sizeof(*win));
+
+	win->w = w;
+	win->slack = w > WIN_MIN_SLACK ? w : WIN_MIN_SLACK;
+	win->with_seqs = with_seqs;
+	return win;
+}
+
+static void
+group_free(struct wgroup *g)
+{
+	free(g->ring);
+	free(g->seqs);
+	free(g);
+}
+
+void
+window_free(struct window *win)
+{
+	if (!win)
+		return;
+	for (size_t i = 0; i < win->groups.cap; i++)
+		if (win->groups.slots[i].h)
+			group_free(win->groups.slots[i].p);
+	htab_free(&win->groups);
+	free(win);
+}
+
+static struct wgroup *
+group_get(struct window *win, const char *key, size_t keylen)
+{
+	uint64_t h = hash_bytes(key, keylen);
+	struct wgroup *g;
+
+	if (win->groups.cap) {
+		size_t mask = win->groups.cap - 1;
+
+		for (size_t i = htab_start(&win->groups, h); win->groups.slots[i].h;
+		     i = (i + 1) & mask) {
+			g = win->groups.slots[i].p;
+			if (win->groups.slots[i].h == h && g->keylen == keylen &&
+			    !memcmp(g->key, key, keylen))
+				return g;
+		}
+	}
+	g = xmalloc(sizeof(*g) + keylen + 1);
+	memset(g, 0, sizeof(*g));
+	g->hash = h;
+	g->keylen = (uint32_t)keylen;
+	memcpy(g->key, key, keylen);
+	g->key[keylen] = '\0';
+	htab_insert(&win->groups, h, g);
+	return g;
+}
+
+/* Moves the entries into a fresh linear array of `cap` slots. */
+static void
+relayout(struct wgroup *g, uint32_t cap, bool with_seqs)
+{
+	struct wentry *ring = xmalloc((size_t)cap * sizeof(*ring));
+	int64_t *seqs = with_seqs ? xmalloc((size_t)cap * sizeof(*seqs)) : NULL;
+
+	for (uint32_t i = 0; i < g->n; i++) {
+		ring[i] = *at(g, i);
+		if (seqs)
+			seqs[i] = *seq_at(g, i);
+	}
+	free(g->ring);
+	free(g->seqs);
+	g->ring = ring;
+	g->seqs = seqs;
+	g->head = 0;
+	g->cap = cap;
+}
+
+static void
+insert_at(struct wgroup *g, uint32_t pos, int64_t t, double amount, int64_t seq,
+	  bool with_seqs)
+{
+	if (g->n == g->cap) {
+		if (g->cap >= UINT32_MAX / 2)
+			abort();
+		relayout(g, g->cap ? g->cap * 2 : 4, with_seqs);
+	}
+	if (pos >= g->n / 2) {
+		for (uint32_t i = g->n; i > pos; i--) {
+			*at(g, i) = *at(g, i - 1);
+			if (with_seqs)
+				*seq_at(g, i) = *seq_at(g, i - 1);
+		}
+	} else {
+		/* nearer the head: shift the older entries one slot back instead */
+		g->head = (g->head - 1) & (g->cap - 1);
+		for (uint32_t i = 0; i < pos; i++) {
+			*at(g, i) = *at(g, i + 1);
+			if (with_seqs)
+				*seq_at(g, i) = *seq_at(g, i + 1);
+		}
+	}
+	at(g, pos)->t = t;
+	at(g, pos)->amount = amount;
+	if (with_seqs)
+		*seq_at(g, pos) = seq;
+	g->n++;
+}
+
+/* The first index in [a, b) whose time is > x, or b. */
+static uint32_t
+upper_bound(const struct wgroup *g, uint32_t a, uint32_t b, int64_t x)
+{
+	while (a < b) {
+		uint32_t mid = a + (b - a) / 2;
+
+		if (at(g, mid)->t <= x)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a;
+}
+
+static double
+range_sum(const struct wgroup *g, uint32_t a, uint32_t b)
+{
+	double s = 0;
+
+	for (uint32_t i = a; i < b; i++)
+		s += at(g, i)->amount;
+	return s;
+}
+
+/*
+ * Positions [lo, hi) and the running sum on (t - W, t].  In order (the
+ * common case) only lo moves, each entry crossing it once.  Otherwise the
+ * new bounds are found by binary search and the sum is moved by the
+ * entries between the old and new bounds, or recomputed when that is cheaper.
+ */
+static void
+reposition(struct wgroup *g, int64_t t, int64_t w)
+{
+	int64_t edge = t - w;
+	uint32_t nhi, nlo, dhi, dlo;
+
+	if (t >= g->cur && g->hi == g->n) {
+		while (g->lo < g->hi && at(g, g->lo)->t <= edge) {
+			g->running -= at(g, g->lo)->amount;
+			g->lo++;
+			g->nsub++;
+		}
+		g->cur = t;
+		return;
+	}
+	nhi = upper_bound(g, 0, g->n, t);
+	nlo = upper_bound(g, 0, nhi, edge);
+	dhi = nhi > g->hi ? nhi - g->hi : g->hi - nhi;
+	dlo = nlo > g->lo ? nlo - g->lo : g->lo - nlo;
+	if (dhi + dlo <= nhi - nlo) {
+		if (nhi > g->hi) {
+			g->running += range_sum(g, g->hi, nhi);
+		} else {
+			g->running -= range_sum(g, nhi, g->hi);
+			g->nsub += g->hi - nhi;
+		}
+		if (nlo > g->lo) {
+			g->running -= range_sum(g, g->lo, nlo);
+			g->nsub += nlo - g->lo;
+		} else {
+			g->running += range_sum(g, nlo, g->lo);
+		}
+	} else {
+		g->running = range_sum(g, nlo, nhi);
+		g->nsub = 0;
+	}
+	g->lo = nlo;
+	g->hi = nhi;
+	g->cur = t;
+}
+
+/* Drops entries at or before `limit` that lie before the running window. */
+static void
+drop_old(struct window *win, struct wgroup *g, int64_t limit)
+{
+	while (g->lo > 0 && at(g, 0)->t <= limit) {
+		g->head = (g->head + 1) & (g->cap - 1);
+		g->n--;
+		g->lo--;
+		g->hi--;
+		win->entries--;
+	}
+	if (g->cap > 16 && g->n < g->cap / 4)
+		relayout(g, g->cap / 2, win->with_seqs);
+}
+
+struct wgroup *
+window_add(struct window *win, const char *key, size_t keylen, int64_t t, double amount,
+	   int64_t seq)
+{
+	struct wgroup *g = group_get(win, key, keylen);
+
+	if (g->n == 0) {
+		g->lo = g->hi = 0;
+		g->running = 0;
+		g->nsub = 0;
+		g->inexact = false;
+		g->cur = g->max_t = t;
+	}
+	reposition(g, t, win->w);
+	insert_at(g, g->hi, t, amount, seq, win->with_seqs);
+	g->hi++;
+	g->running += amount;
+	win->entries++;
+	if (amount != floor(amount) || fabs(g->running) >= EXACT_LIMIT)
+		g->inexact = true;
+	if (g->inexact && g->nsub > 64 + (g->hi - g->lo)) {
+		/* bound the rounding error that subtractions accumulate */
+		g->running = range_sum(g, g->lo, g->hi);
+		g->nsub = 0;
+		if (fabs(g->running) < EXACT_LIMIT) {
+			bool exact = true;
+
+			for (uint32_t i = g->lo; i < g->hi && exact; i++)
+				exact = at(g, i)->amount == floor(at(g, i)->amount);
+			g->inexact = !exact;
+		}
+	}
+	if (t >= g->max_t) {
+		g->max_t = t;
+		drop_old(win, g, t - win->w - win->slack);
+	}
+	return g;
+}
+
+int64_t *
+window_seqs(const struct wgroup *g, size_t *n, int64_t *first, int64_t *last)
+{
+	int64_t *out = xmalloc(((size_t)(g->hi - g->lo) + 1) * sizeof(*out));
+
+	*n = g->hi - g->lo;
+	for (uint32_t i = g->lo; i < g->hi; i++)
+		out[i - g->lo] = g->seqs ? *seq_at(g, i) : 0;
+	*first = g->hi > g->lo ? at(g, g->lo)->t : 0;
+	*last = g->hi > g->lo ? at(g, g->hi - 1)->t : 0;
+	return out;
+}
+
+static void
+shrink_table(struct window *win)
+{
+	struct htab t = {0};
+
+	for (size_t i = 0; i < win->groups.cap; i++)
+		if (win->groups.slots[i].h)
+			htab_insert(&t, win->groups.slots[i].h, win->groups.slots[i].p);
+	htab_free(&win->groups);
+	win->groups = t;
+	win->sweep_pos = 0;
+}
+
+void
+window_sweep(struct window *win, int64_t ref, size_t budget)
+{
+	int64_t limit = ref - win->w - win->slack;
+
+	while (budget-- > 0 && win->groups.n > 0) {
+		size_t i = win->sweep_pos & (win->groups.cap - 1);
+		struct wgroup *g = win->groups.slots[i].p;
+
+		if (win->groups.slots[i].h) {
+			if (g->max_t <= limit) {
+				win->entries -= g->n;
+				group_free(g);
+				if (htab_remove_at(&win->groups, i))
+					continue; /* another group moved into slot i */
+			} else {
+				drop_old(win, g, limit);
+			}
+		}
+		win->sweep_pos = (i + 1) & (win->groups.cap - 1);
+	}
+	if (win->groups.cap > 64 && win->groups.n * 8 < win->groups.cap)
+		shrink_table(win);
+}
+
+size_t
+window_entries(const struct window *win, size_t *bytes)
+{
+	size_t b = sizeof(*win) + win->groups.cap * sizeof(struct hslot);
+	size_t per = sizeof(struct wentry) + (win->with_seqs ? sizeof(int64_t) : 0);
+
+	for (size_t i = 0; i < win->groups.cap; i++) {
+		const struct wgroup *g = win->groups.slots[i].p;
+
+		if (win->groups.slots[i].h)
+			b += sizeof(*g) + g->keylen + 1 + (size_t)g->cap * per;
+	}
+	if (bytes)
+		*bytes = b;
+	return win->entries;
+}
