@@ -20,6 +20,29 @@ api_tenant_allowed(struct http_req *req, const char *tenant)
 	return false;
 }
 
+bool
+api_check_query(struct http_req *req, const char *const *allowed)
+{
+	const char *const *names = http_query_names(req);
+
+	for (size_t i = 0; names[i]; i++) {
+		bool ok = false;
+		size_t n = 0;
+
+		for (; allowed[n]; n++)
+			if (!strcmp(names[i], allowed[n]))
+				ok = true;
+		if (!ok) {
+			const char *s = suggest_word(names[i], allowed, n);
+
+			http_problem(req, 400, "bad-query", NULL, "unknown query parameter '%s'%s%s%s",
+				     names[i], s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 get_healthz(struct http_req *req)
 {
@@ -44,5 +67,10 @@ const struct route app_routes[] = {
 	{"GET", "/v1/events/{}/{}", R_READ, api_get_event, "event_get"},
 	{"GET", "/v1/rules", R_READ, api_get_rules, "rules_get"},
 	{"POST", "/v1/rules/reload", R_OPERATE | ROUTE_BODY, api_post_rules_reload, "rules_reload"},
+	{"GET", "/v1/verdicts", R_READ, api_get_verdicts, "verdicts"},
+	{"GET", "/v1/reports/summary", R_READ, api_get_summary, "summary"},
+	{"GET", "/v1/audit/head", R_READ, api_get_audit_head, "audit_head"},
+	{"GET", "/v1/audit/log", R_READ, api_get_audit_log, "audit_log"},
+	{"GET", "/metrics", R_READ, api_get_metrics, "metrics"},
 };
 const size_t app_n_routes = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -358,6 +358,7 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 		it->verdict_doc = xstrndup(w->doc.buf, w->doc.len);
 		it->doc_len = w->doc.len;
 		it->seq = seq;
+		it->verdict = v.verdict;
 	}
 	verdict_clear(&v);
 	return rc;
@@ -539,6 +540,7 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 					atomic_fetch_add(&w->stats.events_duplicate, 1);
 				} else {
 					atomic_fetch_add(&w->stats.events_accepted, 1);
+					atomic_fetch_add(&w->stats.verdicts[jobs->items[i].verdict], 1);
 				}
 			}
 		if (jobs->done)

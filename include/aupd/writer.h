@@ -20,6 +20,7 @@ struct ingest_item {
 	char *verdict_doc; /* result: the verdict document (owned) */
 	size_t doc_len;
 	int64_t seq;
+	enum effect verdict;
 	bool duplicate;
 };
 
