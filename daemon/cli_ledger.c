@@ -50,8 +50,8 @@ load_key_file(const char *path, struct ledger_key *k)
 	return rc;
 }
 
-static void
-print_result(const struct ledger_verifier *lv, const char *source, bool signatures)
+void
+verify_print_result(const struct ledger_verifier *lv, const char *source, bool signatures)
 {
 	char hex[2 * LEDGER_HASH_LEN + 1];
 
@@ -61,10 +61,15 @@ print_result(const struct ledger_verifier *lv, const char *source, bool signatur
 		return;
 	}
 	hex_encode(lv->head.hash, LEDGER_HASH_LEN, hex);
-	printf("ok: %lld records (seq 1..%lld), %zu checkpoints %s, head %s\n",
-	       (long long)lv->n_records, (long long)lv->head.seq, lv->n_cps,
+	printf("ok: %lld records (seq %lld..%lld), %zu checkpoints %s, head %s", (long long)lv->n_records,
+	       lv->n_records ? (long long)(lv->head.seq - lv->n_records + 1) : 0LL,
+	       (long long)lv->head.seq, lv->n_checked,
 	       signatures ? "with valid signatures" : "matching the chain (signatures NOT checked)",
 	       hex);
+	if (lv->n_opaque)
+		printf(" (%lld records of other tenants checked only through the chain)",
+		       (long long)lv->n_opaque);
+	putchar('\n');
 }
 
 static int
@@ -108,7 +113,7 @@ verify_db(const char *db_path, const char *key_path)
 	if (ledger_verify_db(c, &lv, &err) < 0) {
 		cli_error("verify: %s", err.msg);
 	} else {
-		print_result(&lv, db_path, have_key);
+		verify_print_result(&lv, db_path, have_key);
 		rc = lv.bad_seq ? 1 : 0;
 	}
 	lv_free(&lv);

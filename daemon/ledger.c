@@ -409,7 +409,50 @@ lv_record(struct ledger_verifier *lv, int64_t seq, const char *kind, const char 
 				      (long long)cp->seq);
 		if (check_checkpoint(lv, cp) < 0)
 			return -1;
+		lv->n_checked++;
 	}
+	return 0;
+}
+
+int
+lv_record_opaque(struct ledger_verifier *lv, int64_t seq, const unsigned char *hash,
+		 size_t hash_len)
+{
+	if (lv->bad_seq)
+		return -1;
+	if (seq != lv->head.seq + 1)
+		return lv_bad(lv, lv->head.seq + 1, "record %lld is missing (the next record is %lld)",
+			      (long long)(lv->head.seq + 1), (long long)seq);
+	if (hash_len != LEDGER_HASH_LEN)
+		return lv_bad(lv, seq, "record %lld: malformed hash", (long long)seq);
+	lv->head.seq = seq;
+	memcpy(lv->head.hash, hash, LEDGER_HASH_LEN);
+	lv->n_records++;
+	lv->n_opaque++;
+	return 0;
+}
+
+int
+lv_checkpoint_here(struct ledger_verifier *lv, int64_t seq, const unsigned char *hash,
+		   size_t hash_len, aupd_time t, const unsigned char *sig, size_t sig_len,
+		   const char *key_id)
+{
+	struct lv_checkpoint cp = {.seq = seq, .time = t};
+
+	if (lv->bad_seq)
+		return -1;
+	if (seq != lv->head.seq)
+		return lv_bad(lv, seq, "checkpoint at seq %lld is out of place (after record %lld)",
+			      (long long)seq, (long long)lv->head.seq);
+	if (hash_len != LEDGER_HASH_LEN || sig_len > LEDGER_SIG_LEN)
+		return lv_bad(lv, seq, "checkpoint at seq %lld is malformed", (long long)seq);
+	memcpy(cp.hash, hash, LEDGER_HASH_LEN);
+	memcpy(cp.sig, sig, sig_len);
+	cp.sig_len = sig_len;
+	snprintf(cp.key_id, sizeof(cp.key_id), "%s", key_id ? key_id : "");
+	if (check_checkpoint(lv, &cp) < 0)
+		return -1;
+	lv->n_checked++;
 	return 0;
 }
 

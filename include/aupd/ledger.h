@@ -77,6 +77,8 @@ struct ledger_verifier {
 	} *cps;
 	size_t n_cps, cap_cps, next_cp;
 	int64_t n_records;
+	int64_t n_opaque;
+	size_t n_checked;
 	int64_t bad_seq; /* first bad seq, 0 while all is well */
 	char why[400];
 	struct strbuf scratch;
@@ -97,6 +99,16 @@ int lv_add_checkpoint(struct ledger_verifier *lv, int64_t seq, const unsigned ch
 int lv_record(struct ledger_verifier *lv, int64_t seq, const char *kind, const char *tenant,
 	      aupd_time t, const void *body, size_t len, const unsigned char *hash,
 	      size_t hash_len);
+/*
+ * A record whose content the reader may not see (another tenant's, in a
+ * scoped export): its hash is taken as given, so the chain continues.
+ */
+int lv_record_opaque(struct ledger_verifier *lv, int64_t seq, const unsigned char *hash,
+		     size_t hash_len);
+/* A checkpoint met in a stream, right after the record it covers. */
+int lv_checkpoint_here(struct ledger_verifier *lv, int64_t seq, const unsigned char *hash,
+		       size_t hash_len, aupd_time t, const unsigned char *sig, size_t sig_len,
+		       const char *key_id);
 /* After the last record: checkpoints past the end mean a truncated ledger. */
 int lv_finish(struct ledger_verifier *lv);
 /* Verifies a whole database file; prints nothing.  0 when intact. */
