@@ -33,8 +33,9 @@ static const char replay_usage[] =
 	"Judges events offline with fresh in-memory state and prints one verdict JSON per\n"
 	"line: seq counts 1, 2, 3... and decided_at is the event's own time, so the output\n"
 	"is reproducible.  EVENTS is NDJSON, one event per line ('-' reads stdin).  Before\n"
-	"each event, retention-overdue records are printed for deletion obligations whose\n"
-	"deadline is at or before that event's time.  A resent event (same tenant and id)\n"
+	"each event, a retention-overdue record is printed for every deletion obligation\n"
+	"whose deadline is at or before that event's time (decided_at: that event's time).\n"
+	"A resent event (same tenant and id)\n"
 	"prints its original verdict with \"duplicate\": true.  A line that is not a valid\n"
 	"event is reported on stderr as EVENTS:LINE: error: DETAIL and skipped.\n"
 	"\n"
@@ -325,8 +326,8 @@ emit_overdue(struct replay *r, aupd_time now)
 		struct verdict v;
 
 		policy_overdue_verdict(r->rs, &obs[i], &v);
-		overdue_encode(&r->out, &obs[i], &v, ++r->seq, ruleset_version(r->rs),
-			       obs[i].deadline);
+		/* recorded when noticed, as the daemon does: at the next event's time */
+		overdue_encode(&r->out, &obs[i], &v, ++r->seq, ruleset_version(r->rs), now);
 		sb_addc(&r->out, '\n');
 		verdict_clear(&v);
 		obligation_clear(&obs[i]);

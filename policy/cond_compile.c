@@ -96,10 +96,14 @@ operand_compile(struct loader *ld, yaml_node_t *n, const struct path *p, enum co
 		out->rank = name_operand(ld, n, s, "severity", sevs, 5);
 		return out->rank < 0 ? -1 : 0;
 	case P_TIME_WEEKDAY:
-		return name_operand(ld, n, s, "weekday (use mon tue wed thu fri sat sun)",
-				    weekday_names, 7) < 0
-			       ? -1
-			       : 0;
+		for (size_t i = 0; i < AUPD_ARRAY_LEN(weekday_names); i++)
+			if (!strcmp(s, weekday_names[i]))
+				return 0;
+		ydiag(ld->dl, ld->yd, n,
+		      "unknown weekday '%s'; time.weekday is one of mon tue wed thu fri sat sun "
+		      "(UTC)",
+		      s);
+		return -1;
 	case P_TIME_HOUR:
 		if (!out->num_ok || out->num != (int)out->num || out->num < 0 || out->num > 23) {
 			ydiag(ld->dl, ld->yd, n, "time.hour is a whole number from 0 to 23 (UTC), not '%s'",

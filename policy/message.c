@@ -146,7 +146,7 @@ render_path(struct strbuf *sb, struct evctx *c, enum path_kind kind, const char 
 static void
 generated(struct strbuf *sb, const struct rule *r, struct evctx *c, const struct fire_info *fi)
 {
-	char a[40], b[40], w[40];
+	char a[40], b[40];
 	const char *cf, *purpose;
 	struct value v;
 
@@ -157,7 +157,6 @@ generated(struct strbuf *sb, const struct rule *r, struct evctx *c, const struct
 	case RK_LIMIT:
 		number_format(fi->total, a, sizeof(a));
 		number_format(r->limit.max, b, sizeof(b));
-		duration_format(r->limit.window, w, sizeof(w));
 		if (r->limit.n_by == 0) {
 			sb_adds(sb, "all events");
 		} else {
@@ -168,13 +167,13 @@ generated(struct strbuf *sb, const struct rule *r, struct evctx *c, const struct
 					sb_addc(sb, *g);
 			}
 		}
-		sb_addf(sb, ": %s in %s, over %s", a, w, b);
+		sb_addf(sb, ": %s in %s, over %s", a, r->limit.window_text, b);
 		break;
 	case RK_RETENTION:
-		duration_format(r->retention.max, w, sizeof(w));
 		time_format_ms(fi->deadline, a, sizeof(a));
 		render_path(sb, c, P_RESOURCE, "id", "the resource");
-		sb_addf(sb, " is older than %s (%s: ", w, r->retention.age_of.text);
+		sb_addf(sb, " is older than %s (%s: ", r->retention.max_text,
+			r->retention.age_of.text);
 		path_get(&r->retention.age_of, c, &v);
 		value_render(&v, sb);
 		sb_addf(sb, "; due for deletion by %s)", a);
@@ -229,12 +228,10 @@ message_render(const struct rule *r, struct evctx *c, const struct fire_info *fi
 			sb_adds(&sb, buf);
 			break;
 		case SEG_LIMIT_WINDOW:
-			duration_format(r->limit.window, buf, sizeof(buf));
-			sb_adds(&sb, buf);
+			sb_adds(&sb, r->limit.window_text);
 			break;
 		case SEG_RETENTION_MAX:
-			duration_format(r->retention.max, buf, sizeof(buf));
-			sb_adds(&sb, buf);
+			sb_adds(&sb, r->retention.max_text);
 			break;
 		case SEG_RETENTION_DEADLINE:
 			time_format_ms(fi->deadline, buf, sizeof(buf));

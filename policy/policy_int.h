@@ -276,6 +276,9 @@ struct loader {
 	/* every rule, escalation and exemption id so far */
 	struct idrec *ids;
 	size_t n_ids, cap_ids;
+	/* ids of rules that did not compile: references to them add no second error */
+	const char **broken;
+	size_t n_broken;
 	enum path_ctx pctx; /* where conditions being compiled live */
 	int depth;	    /* nesting of conditions and test values */
 	const char *what;   /* "rule 'x'" for messages */
@@ -364,12 +367,14 @@ struct limit_spec {
 	struct path *by;
 	size_t n_by;
 	int64_t window;
+	const char *window_text; /* as written, for messages */
 	double max;
 };
 
 struct retention_spec {
 	struct path age_of;
 	int64_t max;
+	const char *max_text;
 	bool track;
 	struct cond *deleted_by; /* NULL: no track */
 };

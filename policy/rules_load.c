@@ -488,6 +488,8 @@ load_limit(struct loader *ld, yaml_node_t *keynode, yaml_node_t *v, struct limit
 	if ((n = ymap_get(ld->yd, v, "window", NULL))) {
 		if (loader_duration(ld, n, "window", &l->window) < 0)
 			ok = false;
+		else
+			l->window_text = arena_strdup(&ld->rs->arena, ynode_str(n));
 	} else {
 		ydiag(ld->dl, ld->yd, keynode, "limit needs a window (e.g. window: 24h)");
 		ok = false;
@@ -532,6 +534,8 @@ load_retention(struct loader *ld, yaml_node_t *keynode, yaml_node_t *v, struct r
 	if ((n = ymap_get(ld->yd, v, "max", NULL))) {
 		if (loader_duration(ld, n, "max", &r->max) < 0)
 			ok = false;
+		else
+			r->max_text = arena_strdup(&ld->rs->arena, ynode_str(n));
 	} else {
 		ydiag(ld->dl, ld->yd, keynode, "retention needs max (e.g. max: 180d)");
 		ok = false;
@@ -841,6 +845,11 @@ load_all(struct loader *ld)
 				if (r->kind == RK_LIMIT && r->limit.window > rs->max_window)
 					rs->max_window = r->limit.window;
 			} else {
+				if (r->id) {
+					ld->broken = xrealloc(ld->broken, (ld->n_broken + 1) *
+										  sizeof(*ld->broken));
+					ld->broken[ld->n_broken++] = r->id;
+				}
 				memset(r, 0, sizeof(*r));
 			}
 		}
@@ -866,6 +875,54 @@ load_all(struct loader *ld)
 	}
 }
 
+struct diag_order {
+	struct aupd_error e;
+	size_t file_rank;
+	size_t index;
+};
+
+static int
+diag_cmp(const void *a, const void *b)
+{
+	const struct diag_order *x = a, *y = b;
+
+	if (x->file_rank != y->file_rank)
+		return x->file_rank < y->file_rank ? -1 : 1;
+	if (x->e.line != y->e.line)
+		return x->e.line < y->e.line ? -1 : 1;
+	if (x->e.col != y->e.col)
+		return x->e.col < y->e.col ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Puts the diagnostics of this load in file order, then line and column order. */
+static void
+sort_diags(struct loader *ld, size_t from)
+{
+	struct diag_list *dl = ld->dl;
+	size_t n = dl->n - from;
+	struct diag_order *v;
+
+	if (n < 2)
+		return;
+	v = xcalloc(n, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		v[i].e = dl->v[from + i];
+		v[i].index = i;
+		v[i].file_rank = ld->n_files;
+		for (size_t k = 0; k < ld->n_files; k++) {
+			if (!strcmp(ld->files[k].path, v[i].e.file)) {
+				v[i].file_rank = k;
+				break;
+			}
+		}
+	}
+	qsort(v, n, sizeof(*v), diag_cmp);
+	for (size_t i = 0; i < n; i++)
+		dl->v[from + i] = v[i].e;
+	free(v);
+}
+
 struct ruleset *
 ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts *opts,
 	     struct diag_list *dl)
@@ -886,6 +943,8 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 	load_all(&ld);
 	if (dl->n == errors)
 		ruleset_build_index(rs);
+	else
+		sort_diags(&ld, errors);
 	for (size_t i = 0; i < ld.n_files; i++) {
 		ydoc_free(&ld.files[i].yd);
 		free(ld.files[i].bytes);
@@ -894,6 +953,7 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 	free(ld.files);
 	free(ld.lists);
 	free(ld.ids);
+	free(ld.broken);
 	if (dl->n != errors) {
 		ruleset_free(rs);
 		return NULL;

@@ -39,6 +39,9 @@ rule_ref(struct loader *ld, yaml_node_t *n)
 		return NULL;
 	if ((r = find_rule(ld, s)))
 		return r;
+	for (size_t i = 0; i < ld->n_broken; i++)
+		if (!strcmp(ld->broken[i], s))
+			return NULL; /* its own errors are reported */
 	ids = xcalloc(ld->rs->n_rules + 1, sizeof(*ids));
 	for (size_t i = 0; i < ld->rs->n_rules; i++)
 		ids[i] = ld->rs->rules[i].id;

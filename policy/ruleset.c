@@ -153,14 +153,14 @@ rule_json(const struct rule *r)
 		json_object_set_new(l, "sum", json_string(r->limit.count ? "count"
 									 : r->limit.sum.text));
 		json_object_set_new(l, "by", by_json(r->limit.by, r->limit.n_by));
-		json_object_set_new(l, "window", duration_json(r->limit.window));
+		json_object_set_new(l, "window", json_string(r->limit.window_text));
 		json_object_set_new(l, "max", json_real(r->limit.max));
 		json_object_set_new(o, "limit", l);
 	} else if (r->kind == RK_RETENTION) {
 		json_t *l = json_object();
 
 		json_object_set_new(l, "age_of", json_string(r->retention.age_of.text));
-		json_object_set_new(l, "max", duration_json(r->retention.max));
+		json_object_set_new(l, "max", json_string(r->retention.max_text));
 		json_object_set_new(l, "track", json_boolean(r->retention.track));
 		json_object_set_new(o, "retention", l);
 	}
