@@ -71,6 +71,11 @@ const struct route app_routes[] = {
 	{"GET", "/v1/reports/summary", R_READ, api_get_summary, "summary"},
 	{"GET", "/v1/audit/head", R_READ, api_get_audit_head, "audit_head"},
 	{"GET", "/v1/audit/log", R_READ, api_get_audit_log, "audit_log"},
+	{"GET", "/v1/alerts", R_READ, api_get_alerts, "alerts"},
+	{"GET", "/v1/alerts/{}", R_READ, api_get_alert, "alert_get"},
+	{"POST", "/v1/alerts/{}/ack", R_OPERATE | ROUTE_BODY, api_post_alert_ack, "alert_ack"},
+	{"POST", "/v1/alerts/{}/resolve", R_OPERATE | ROUTE_BODY, api_post_alert_resolve,
+	 "alert_resolve"},
 	{"GET", "/metrics", R_READ, api_get_metrics, "metrics"},
 };
 const size_t app_n_routes = sizeof(app_routes) / sizeof(app_routes[0]);

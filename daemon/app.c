@@ -4,6 +4,7 @@
 #include "aupd/log.h"
 #include "aupd/tokens.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <string.h>
@@ -197,6 +198,7 @@ app_start(struct config *cfg)
 	app->cfg = cfg;
 	pthread_mutex_init(&app->reload_mu, NULL);
 	the_app = app;
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
 	if (mkdir_p(cfg->state_dir, 0700, &err) < 0) {
 		log_err("state_dir: %s", err.msg);
 		goto err_free;
@@ -219,10 +221,15 @@ app_start(struct config *cfg)
 		log_err("cannot start: %s", err.msg);
 		goto err_key;
 	}
+	app->notifier = notifier_start(cfg, app->db_path, app->writer, &err);
+	if (!app->notifier) {
+		log_err("cannot start: %s", err.msg);
+		goto err_writer;
+	}
 	app->pool = store_pool_new(app->db_path, cfg->http_threads + 2, &err);
 	if (!app->pool) {
 		log_err("cannot start: %s", err.msg);
-		goto err_writer;
+		goto err_notifier;
 	}
 	if (cfg->tls_enabled) {
 		if (tls_load_or_generate(cfg, &app->tls, &err) < 0) {
@@ -251,6 +258,8 @@ err_tls:
 	tls_material_free(&app->tls);
 err_pool:
 	store_pool_free(app->pool);
+err_notifier:
+	notifier_stop(app->notifier);
 err_writer:
 	writer_free(app->writer);
 err_key:
@@ -260,6 +269,7 @@ err_free:
 	pthread_mutex_destroy(&app->reload_mu);
 	the_app = NULL;
 	free(app);
+	curl_global_cleanup();
 	return NULL;
 }
 
@@ -352,6 +362,7 @@ app_shutdown(struct app *app)
 		log_warn("%u requests still open at shutdown; closing them",
 			 http_active(app->http));
 	/* the writer answers what is queued before it stops; then connections close */
+	notifier_stop(app->notifier);
 	writer_stop(app->writer);
 	http_stop(app->http);
 	writer_free(app->writer);
@@ -363,6 +374,7 @@ app_shutdown(struct app *app)
 	config_free(app->cfg);
 	the_app = NULL;
 	free(app);
+	curl_global_cleanup();
 	log_notice("stopped");
 	return 0;
 }

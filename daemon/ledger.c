@@ -228,6 +228,17 @@ ledger_append(struct dbconn *c, struct ledger_head *h, const char *kind, const c
 	return 0;
 }
 
+int
+ledger_append_members(struct dbconn *c, struct ledger_head *h, const char *kind,
+		      const char *tenant, aupd_time t, const char *members, struct strbuf *scratch,
+		      struct aupd_error *err)
+{
+	sb_reset(scratch);
+	ledger_body_begin(scratch, h->seq + 1, kind, t, tenant);
+	sb_adds(scratch, members);
+	return ledger_append(c, h, kind, tenant, t, scratch->buf, scratch->len, err);
+}
+
 void
 ledger_checkpoint_message(struct strbuf *sb, int64_t seq, const unsigned char hash[LEDGER_HASH_LEN],
 			  aupd_time t)

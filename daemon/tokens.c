@@ -42,25 +42,25 @@ token_record(struct dbconn *c, const char *action, const char *name, const char 
 	     const char *tenant, struct aupd_error *err)
 {
 	struct ledger_head h;
-	struct strbuf sb;
-	aupd_time now = time_now();
+	struct strbuf m, scratch;
 	int rc;
 
 	if (ledger_head_read(c, &h, err) < 0)
 		return -1;
-	sb_init(&sb);
-	ledger_body_begin(&sb, h.seq + 1, "token", now, tenant);
-	sb_adds(&sb, ",\"action\":");
-	json_quote(&sb, action);
-	sb_adds(&sb, ",\"name\":");
-	json_quote(&sb, name);
+	sb_init(&m);
+	sb_init(&scratch);
+	sb_adds(&m, ",\"action\":");
+	json_quote(&m, action);
+	sb_adds(&m, ",\"name\":");
+	json_quote(&m, name);
 	if (role) {
-		sb_adds(&sb, ",\"role\":");
-		json_quote(&sb, role);
+		sb_adds(&m, ",\"role\":");
+		json_quote(&m, role);
 	}
-	sb_addc(&sb, '}');
-	rc = ledger_append(c, &h, "token", tenant, now, sb.buf, sb.len, err);
-	sb_free(&sb);
+	sb_addc(&m, '}');
+	rc = ledger_append_members(c, &h, "token", tenant, time_now(), m.buf, &scratch, err);
+	sb_free(&m);
+	sb_free(&scratch);
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 /* writer.c - the sequencer: one thread that judges, sequences, hashes and group-commits */
 #include "aupd/writer.h"
+#include "aupd/alerts.h"
 #include "aupd/log.h"
 
 #include <errno.h>
@@ -67,6 +68,13 @@ writer_job_free(struct writer_job *job)
 	free(job->rec_members);
 	ruleset_unref(job->rules);
 	free(job->reason);
+	free(job->alert_id);
+	free(job->alert_action);
+	free(job->note);
+	free(job->token);
+	free(job->scope_tenant);
+	free(job->alert_doc);
+	free(job->delivery_error);
 	free(job);
 }
 
@@ -156,10 +164,7 @@ static int
 append_record(struct writer *w, struct ledger_head *h, const char *kind, const char *tenant,
 	      aupd_time now, const char *members, struct aupd_error *err)
 {
-	sb_reset(&w->body);
-	ledger_body_begin(&w->body, h->seq + 1, kind, now, tenant);
-	sb_adds(&w->body, members);
-	return ledger_append(w->db, h, kind, tenant, now, w->body.buf, w->body.len, err);
+	return ledger_append_members(w->db, h, kind, tenant, now, members, &w->body, err);
 }
 
 /* A ledger record naming the ruleset in force, with its files' bytes (replay's source). */
@@ -326,6 +331,35 @@ index_verdict(struct writer *w, const struct event *ev, const struct verdict *v,
 	return 0;
 }
 
+static struct alert_tx
+alert_tx(struct writer *w, struct ledger_head *h)
+{
+	return (struct alert_tx){.db = w->db, .head = h, .scratch = &w->body,
+				 .members = &w->scratch};
+}
+
+/* Feeds a recorded verdict to the escalations; a met threshold opens or updates an alert. */
+static int
+escalate(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
+	 const struct event *ev, const struct obligation *ob, const struct verdict *v,
+	 int64_t seq, aupd_time t, struct aupd_error *err)
+{
+	struct escalation_hit *hits = NULL;
+	size_t n = policy_escalate(rs, w->state, ev, ob, v, seq, t, 0, &hits);
+	struct alert_tx tx = alert_tx(w, h);
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = alerts_on_hit(&tx, &hits[i], seq, t, err);
+		escalation_hit_clear(&hits[i]);
+	}
+	free(hits);
+	atomic_fetch_add(&w->stats.alerts_opened, tx.opened);
+	atomic_fetch_add(&w->stats.alerts_updated, tx.updated);
+	return rc;
+}
+
 static int
 judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	  struct ingest_item *it, struct aupd_error *err)
@@ -354,6 +388,8 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 		rc = index_verdict(w, ev, &v, seq, key, err);
 	if (rc == 0)
 		rc = store_obligations(w, &v, seq, err);
+	if (rc == 0)
+		rc = escalate(w, h, rs, ev, NULL, &v, seq, ev->time, err);
 	if (rc == 0) {
 		it->verdict_doc = xstrndup(w->doc.buf, w->doc.len);
 		it->doc_len = w->doc.len;
@@ -396,6 +432,8 @@ record_overdue(struct writer *w, struct ledger_head *h, const struct ruleset *rs
 		} else if (rc == 0) {
 			rc = -1;
 		}
+		if (rc == 0)
+			rc = escalate(w, h, rs, NULL, o, &v, h->seq, o->deadline, err);
 		if (rc == 0)
 			atomic_fetch_add(&w->stats.overdue_recorded, 1);
 		verdict_clear(&v);
@@ -467,6 +505,22 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 					   j->rec_members, &err);
 			j->seq = h.seq;
 			break;
+		case JOB_ALERT: {
+			struct alert_tx tx = alert_tx(w, &h);
+
+			j->alert_result = alerts_change(&tx, j->alert_id, j->alert_action, j->note,
+							j->token, j->scope_tenant, &j->alert_doc, &err);
+			if (j->alert_result < 0)
+				rc = -1;
+			break;
+		}
+		case JOB_OUTBOX: {
+			struct alert_tx tx = alert_tx(w, &h);
+
+			rc = outbox_record(&tx, j->outbox_id, j->delivered, j->http_status,
+					   j->delivery_error, j->next_attempt, &err);
+			break;
+		}
 		case JOB_RELOAD:
 			rc = append_rules_record(w, &h, j->rules, j->reason, &err);
 			j->seq = h.seq;
@@ -719,10 +773,40 @@ first_seq_since(struct writer *w, aupd_time t, int64_t head)
 	return lo;
 }
 
+/* Feeds a stored retention-overdue record back to the escalations. */
+static void
+replay_overdue(struct writer *w, const struct ruleset *rs, json_t *doc, int64_t seq)
+{
+	json_t *m = json_array_get(json_object_get(doc, "matched"), 0);
+	const char *deadline = json_string_value(json_object_get(doc, "deadline")), *why;
+	struct obligation o = {
+		.op = OBL_OPEN,
+		.rule = (char *)json_string_value(json_object_get(doc, "rule")),
+		.tenant = (char *)json_string_value(json_object_get(doc, "tenant")),
+		.resource_id = (char *)json_string_value(
+			json_object_get(json_object_get(doc, "resource"), "id")),
+		.opened_by = (char *)json_string_value(json_object_get(doc, "opened_by")),
+		.shadow = json_is_true(json_object_get(m, "shadow")),
+	};
+	struct escalation_hit *hits = NULL;
+	struct verdict v;
+
+	if (!o.rule || !o.tenant || !o.resource_id || !deadline ||
+	    time_parse_rfc3339(deadline, strlen(deadline), &o.deadline, &why) < 0 ||
+	    effect_parse(json_string_value(json_object_get(m, "effect")), &o.effect) < 0 ||
+	    severity_parse(json_string_value(json_object_get(m, "severity")), &o.severity) < 0)
+		return;
+	policy_overdue_verdict(rs, &o, &v);
+	policy_escalate(rs, w->state, NULL, &o, &v, seq, o.deadline, EVAL_REPLAY, &hits);
+	free(hits);
+	verdict_clear(&v);
+}
+
 /*
  * Windows come back by replaying the verdict records of the last stretch
  * (longest window, twice, plus an hour of lateness) through the evaluator,
- * in ledger order: the order they were first judged in.
+ * in ledger order: the order they were first judged in.  Escalation windows
+ * are fed the same verdicts; nothing is recorded and no alert is raised.
  */
 static int
 replay_windows(struct writer *w, const struct ruleset *rs, struct aupd_error *err)
@@ -739,21 +823,29 @@ replay_windows(struct writer *w, const struct ruleset *rs, struct aupd_error *er
 		return -1;
 	from = first_seq_since(w, time_now() - 2 * span - 3600 * AUPD_USEC, h.seq);
 	if (sqlite3_prepare_v2(w->db->db,
-			       "SELECT body FROM ledger WHERE seq >= ? AND kind = 'verdict' "
-			       "ORDER BY seq",
+			       "SELECT seq, kind, body FROM ledger WHERE seq >= ? "
+			       "AND kind IN ('verdict', 'retention-overdue') ORDER BY seq",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(w->db, err, "cannot read the ledger");
 	sqlite3_bind_int64(st, 1, from);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *body = json_loadb(sqlite3_column_blob(st, 0),
-					  (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
-		json_t *evj = body ? json_object_get(body, "event") : NULL;
+		int64_t seq = sqlite3_column_int64(st, 0);
+		bool overdue = !strcmp((const char *)sqlite3_column_text(st, 1), "retention-overdue");
+		json_t *body = json_loadb(sqlite3_column_blob(st, 2),
+					  (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
+		json_t *evj = body ? json_object_get(body, overdue ? "overdue" : "event") : NULL;
+		struct escalation_hit *hits = NULL;
 		struct event_problem prob;
 		struct event ev;
 		struct verdict v;
 
-		if (evj && event_from_json(evj, &ev, &prob) == 0) {
+		if (evj && overdue) {
+			replay_overdue(w, rs, evj, seq);
+			n++;
+		} else if (evj && event_from_json(evj, &ev, &prob) == 0) {
 			policy_eval(rs, w->state, &ev, w->cfg->default_effect, EVAL_REPLAY, &v);
+			policy_escalate(rs, w->state, &ev, NULL, &v, seq, ev.time, EVAL_REPLAY, &hits);
+			free(hits);
 			verdict_clear(&v);
 			event_clear(&ev);
 			n++;
@@ -764,8 +856,8 @@ replay_windows(struct writer *w, const struct ruleset *rs, struct aupd_error *er
 	if (rc != SQLITE_DONE)
 		return store_fail(w->db, err, "cannot read the ledger");
 	if (n)
-		log_info("rebuilt rule windows from %lld stored verdicts in %lld ms", (long long)n,
-			 (long long)((time_mono_us() - t0) / 1000));
+		log_info("rebuilt rule and escalation windows from %lld stored verdicts in %lld ms",
+			 (long long)n, (long long)((time_mono_us() - t0) / 1000));
 	return 0;
 }
 

@@ -26,7 +26,12 @@ void api_get_summary(struct http_req *req);
 
 /* api_metrics.c */
 void api_get_metrics(struct http_req *req);
-/* api_alerts.c: alert gauges for /metrics */
+/* api_alerts.c */
+void api_get_alerts(struct http_req *req);
+void api_get_alert(struct http_req *req);
+void api_post_alert_ack(struct http_req *req);
+void api_post_alert_resolve(struct http_req *req);
+/* alert gauges for /metrics */
 void api_metrics_alerts(struct strbuf *sb, struct app *app);
 
 /*

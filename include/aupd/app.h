@@ -10,6 +10,7 @@
 #include "aupd/http.h"
 #include "aupd/ledger.h"
 #include "aupd/metrics.h"
+#include "aupd/notify.h"
 #include "aupd/store.h"
 #include "aupd/tls.h"
 #include "aupd/writer.h"
@@ -20,6 +21,7 @@ struct app {
 	struct tls_material tls;
 	struct ledger_key key;
 	struct writer *writer;
+	struct notifier *notifier;
 	struct store_pool *pool;
 	struct http_server *http;
 	pthread_mutex_t reload_mu; /* one reload at a time */

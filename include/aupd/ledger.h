@@ -55,6 +55,15 @@ void ledger_body_begin(struct strbuf *sb, int64_t seq, const char *kind, aupd_ti
 int ledger_append(struct dbconn *c, struct ledger_head *h, const char *kind, const char *tenant,
 		  aupd_time t, const char *body, size_t len, struct aupd_error *err);
 
+/*
+ * Appends a record whose body is the standard header followed by `members`
+ * (which starts with a comma and ends with the closing brace, or is "}").
+ * `scratch` is a reusable buffer.
+ */
+int ledger_append_members(struct dbconn *c, struct ledger_head *h, const char *kind,
+			  const char *tenant, aupd_time t, const char *members,
+			  struct strbuf *scratch, struct aupd_error *err);
+
 /* The bytes a checkpoint signs. */
 void ledger_checkpoint_message(struct strbuf *sb, int64_t seq,
 			       const unsigned char hash[LEDGER_HASH_LEN], aupd_time t);

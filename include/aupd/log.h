@@ -3,6 +3,8 @@
 #define AUPD_LOG_H
 
 enum log_level {
+	LOG_LVL_ALERT = 1,
+	LOG_LVL_CRIT = 2,
 	LOG_LVL_ERR = 3,
 	LOG_LVL_WARNING = 4,
 	LOG_LVL_NOTICE = 5,

@@ -28,6 +28,8 @@ enum job_kind {
 	JOB_EVENTS, /* judge and record events */
 	JOB_RECORD, /* append one prepared record (access audit, alert changes, ...) */
 	JOB_RELOAD, /* switch to a new ruleset and record it */
+	JOB_ALERT,  /* acknowledge or resolve an alert */
+	JOB_OUTBOX, /* record a webhook delivery attempt */
 };
 
 struct writer_job {
@@ -42,6 +44,20 @@ struct writer_job {
 	/* JOB_RELOAD: the new ruleset (the writer takes this reference) and why */
 	struct ruleset *rules;
 	char *reason;
+	/* JOB_ALERT: alert id, "ack" or "resolve", note, token name, token's tenant (or NULL) */
+	char *alert_id;
+	char *alert_action;
+	char *note;
+	char *token;
+	char *scope_tenant;
+	int alert_result; /* 0, 404 or 409 */
+	char *alert_doc;  /* the alert after the change */
+	/* JOB_OUTBOX */
+	int64_t outbox_id;
+	bool delivered;
+	int http_status;
+	char *delivery_error;
+	aupd_time next_attempt;
 	/* results */
 	int status; /* 0 committed; -1 not stored (error holds why) */
 	char error[512];
@@ -68,6 +84,8 @@ struct writer_stats {
 	atomic_llong batch_buckets[8]; /* events per commit: <=1, <=10, <=100, <=1000, ... */
 	atomic_llong head_seq;
 	atomic_llong overdue_recorded;
+	atomic_llong alerts_opened;
+	atomic_llong alerts_updated;
 };
 
 /*
