@@ -101,9 +101,15 @@ enqueue(struct alert_tx *tx, const char *alert_id, json_t *notify, const char *e
 	json_t *n;
 	size_t i;
 
+	/*
+	 * A coalesced row gets a new delivery id: its content changed, and a
+	 * receiver may drop what repeats an id it has seen.  A delivery already
+	 * in flight under the old id is not marked delivered (outbox_record
+	 * matches the id), so the new content goes out too.
+	 */
 	if (prepare(tx->db,
-		    "UPDATE outbox SET body = ? WHERE alert_id = ? AND notifier = ? AND event = ? "
-		    "AND delivered IS NULL AND attempts = 0",
+		    "UPDATE outbox SET body = ?, delivery = ? WHERE alert_id = ? AND notifier = ? "
+		    "AND event = ? AND delivered IS NULL AND attempts = 0",
 		    &coalesce, err) < 0 ||
 	    prepare(tx->db,
 		    "INSERT INTO outbox (delivery, alert_id, notifier, event, body, created, "
@@ -118,18 +124,19 @@ enqueue(struct alert_tx *tx, const char *alert_id, json_t *notify, const char *e
 
 		if (!name)
 			continue;
+		delivery_id(did);
 		if (!strcmp(event, "alert.updated")) {
 			sqlite3_reset(coalesce);
 			sqlite3_bind_text(coalesce, 1, body, -1, SQLITE_STATIC);
-			sqlite3_bind_text(coalesce, 2, alert_id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(coalesce, 3, name, -1, SQLITE_STATIC);
-			sqlite3_bind_text(coalesce, 4, event, -1, SQLITE_STATIC);
+			sqlite3_bind_text(coalesce, 2, did, -1, SQLITE_STATIC);
+			sqlite3_bind_text(coalesce, 3, alert_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(coalesce, 4, name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(coalesce, 5, event, -1, SQLITE_STATIC);
 			if (sqlite3_step(coalesce) != SQLITE_DONE)
 				goto err_db;
 			if (sqlite3_changes(tx->db->db) > 0)
 				continue;
 		}
-		delivery_id(did);
 		sqlite3_reset(ins);
 		sqlite3_bind_text(ins, 1, did, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, alert_id, -1, SQLITE_STATIC);
@@ -490,8 +497,8 @@ outbox_due(struct dbconn *c, aupd_time now, struct outbox_row *rows, size_t max,
 }
 
 int
-outbox_record(struct alert_tx *tx, int64_t id, bool delivered, int http_status, const char *error,
-	      aupd_time next_attempt, struct aupd_error *err)
+outbox_record(struct alert_tx *tx, int64_t id, const char *delivery, bool delivered,
+	      int http_status, const char *error, aupd_time next_attempt, struct aupd_error *err)
 {
 	aupd_time now = time_now();
 	sqlite3_stmt *st;
@@ -499,8 +506,8 @@ outbox_record(struct alert_tx *tx, int64_t id, bool delivered, int http_status, 
 
 	if (prepare(tx->db,
 		    "UPDATE outbox SET attempts = attempts + 1, last_status = ?, last_error = ?, "
-		    "delivered = ?, next_attempt = ? WHERE id = ? AND delivered IS NULL "
-		    "RETURNING delivery, alert_id, notifier, event, attempts",
+		    "delivered = ?, next_attempt = ? WHERE id = ? AND delivery = ? "
+		    "AND delivered IS NULL RETURNING delivery, alert_id, notifier, event, attempts",
 		    &st, err) < 0)
 		return -1;
 	if (http_status)
@@ -511,6 +518,7 @@ outbox_record(struct alert_tx *tx, int64_t id, bool delivered, int http_status, 
 		sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, next_attempt);
 	sqlite3_bind_int64(st, 5, id);
+	sqlite3_bind_text(st, 6, delivery, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && delivered) {
 		/* auditors can see that the receiver was told, and when */

@@ -134,6 +134,7 @@ record_attempt(struct notifier *n, const struct outbox_row *r, bool ok, long sta
 
 	job->kind = JOB_OUTBOX;
 	job->outbox_id = r->id;
+	job->delivery_id = xstrdup(r->delivery);
 	job->delivered = ok;
 	job->http_status = (int)status;
 	job->delivery_error = ok ? NULL : xstrdup(error);

@@ -75,6 +75,7 @@ writer_job_free(struct writer_job *job)
 	free(job->scope_tenant);
 	free(job->alert_doc);
 	free(job->delivery_error);
+	free(job->delivery_id);
 	free(job);
 }
 
@@ -517,7 +518,7 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 		case JOB_OUTBOX: {
 			struct alert_tx tx = alert_tx(w, &h);
 
-			rc = outbox_record(&tx, j->outbox_id, j->delivered, j->http_status,
+			rc = outbox_record(&tx, j->outbox_id, j->delivery_id, j->delivered, j->http_status,
 					   j->delivery_error, j->next_attempt, &err);
 			break;
 		}
@@ -968,6 +969,30 @@ err_free:
 	return NULL;
 }
 
+/* A clean stop signs the last head, so nothing recorded is left without a checkpoint. */
+static void
+final_checkpoint(struct writer *w)
+{
+	struct aupd_error err;
+	struct ledger_head h;
+
+	if (!atomic_load(&w->healthy) || !w->key->priv)
+		return;
+	if (store_begin_immediate(w->db, &err) < 0)
+		goto fail;
+	if (ledger_head_read(w->db, &h, &err) < 0)
+		goto fail;
+	if (h.seq > w->last_cp_seq &&
+	    (ledger_checkpoint(w->db, &h, time_now(), w->key, &err) < 0 ||
+	     store_commit(w->db, &err) < 0))
+		goto fail;
+	store_rollback(w->db);
+	return;
+fail:
+	store_rollback(w->db);
+	log_warn("no checkpoint at shutdown: %s", err.msg);
+}
+
 void
 writer_stop(struct writer *w)
 {
@@ -982,6 +1007,7 @@ writer_stop(struct writer *w)
 	pthread_join(w->ckpt_thread, NULL);
 	store_close(w->ckpt_db);
 	w->ckpt_db = NULL;
+	final_checkpoint(w);
 	/* a last passive checkpoint keeps the WAL small for the next start */
 	sqlite3_wal_checkpoint_v2(w->db->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	store_close(w->db);

@@ -68,9 +68,12 @@ size_t outbox_due(struct dbconn *c, aupd_time now, struct outbox_row *rows, size
 /*
  * Records a delivery attempt (inside the write transaction): delivered
  * (with a "delivery" ledger record), or failed with the next attempt time.
+ * Nothing happens when the row's delivery id changed meanwhile (its content
+ * was superseded and goes out again under the new id).
  */
-int outbox_record(struct alert_tx *tx, int64_t id, bool delivered, int http_status,
-		  const char *error, aupd_time next_attempt, struct aupd_error *err);
+int outbox_record(struct alert_tx *tx, int64_t id, const char *delivery, bool delivered,
+		  int http_status, const char *error, aupd_time next_attempt,
+		  struct aupd_error *err);
 /* Undelivered rows (the webhook backlog). */
 long long outbox_backlog(struct dbconn *c);
 

@@ -54,6 +54,7 @@ struct writer_job {
 	char *alert_doc;  /* the alert after the change */
 	/* JOB_OUTBOX */
 	int64_t outbox_id;
+	char *delivery_id;
 	bool delivered;
 	int http_status;
 	char *delivery_error;
