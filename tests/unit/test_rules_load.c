@@ -170,7 +170,7 @@ START_TEST(rule_kinds)
 		     "    reuse: {allowed: {}}\n",
 		     4, 5, "only one of limit, retention and reuse");
 	expect_error("rules:\n  - id: r\n    retention: {max: 1d}\n", 3, 5, "retention needs age_of");
-	expect_error("rules:\n  - id: r\n    retention: {age_of: tenant, max: 1d}\n", 3, 26,
+	expect_error("rules:\n  - id: r\n    retention: {age_of: tenant, max: 1d}\n", 3, 25,
 		     "age_of must be a resource.NAME or attributes.NAME");
 	expect_error("rules:\n  - id: r\n    retention: {age_of: resource.created, max: 1d, "
 		     "track: {}}\n",
