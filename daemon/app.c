@@ -2,6 +2,8 @@
 #include "aupd/api.h"
 #include "aupd/app.h"
 #include "aupd/log.h"
+#include "aupd/privs.h"
+#include "aupd/ratelimit.h"
 #include "aupd/tokens.h"
 
 #include <curl/curl.h>
@@ -51,7 +53,19 @@ authorized(void *ctx, struct http_req *req)
 	struct app *app = ctx;
 	const struct principal *who = http_principal(req);
 	const char *j = http_header(req, "X-Justification");
+	int retry;
 
+	if (!ratelimit_take(app->ratelimit, who->token_id, &retry)) {
+		char s[16];
+
+		snprintf(s, sizeof(s), "%d", retry);
+		http_add_header(req, "Retry-After", s);
+		http_problem(req, 429, "rate-limited", NULL,
+			     "token '%s' sent more than %u requests per second "
+			     "(limits.rate_per_token); retry after %d s",
+			     who->name, app->cfg->rate_per_token, retry);
+		return;
+	}
 	if (!app->cfg->require_justification || who->role == ROLE_INGEST)
 		return;
 	if (!j || !*j)
@@ -194,19 +208,42 @@ app_start(struct config *cfg)
 	struct diag_list dl = {0};
 	struct ruleset *rules;
 	struct aupd_error err;
+	int listen_fd = -1;
 
 	app->cfg = cfg;
 	pthread_mutex_init(&app->reload_mu, NULL);
 	the_app = app;
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
+
+	/* what may need root: configured TLS key, webhook secrets, the port */
+	if (cfg->tls_enabled && cfg->tls_cert &&
+	    tls_load_or_generate(cfg, &app->tls, &err) < 0) {
+		log_err("TLS: %s", err.msg);
+		goto err_free;
+	}
+	app->notifier = notifier_new(cfg, &err);
+	if (!app->notifier) {
+		log_err("cannot start: %s", err.msg);
+		goto err_tls;
+	}
+	if (privs_root() && cfg->user) {
+		if ((listen_fd = http_listen_socket(cfg, &err)) < 0 || privs_drop(cfg, &err) < 0) {
+			log_err("cannot start: %s", err.msg);
+			goto err_notifier;
+		}
+	} else if (privs_root()) {
+		log_warn("running as root: set `user:` in the configuration to drop to an "
+			 "unprivileged account after binding (the systemd unit runs as user aupd)");
+	}
+
 	if (mkdir_p(cfg->state_dir, 0700, &err) < 0) {
 		log_err("state_dir: %s", err.msg);
-		goto err_free;
+		goto err_notifier;
 	}
 	app->db_path = config_db_path(cfg);
 	if (ledger_key_load_or_create(cfg->state_dir, &app->key, &err) < 0) {
 		log_err("ledger key: %s", err.msg);
-		goto err_free;
+		goto err_notifier;
 	}
 	rules = app_load_rules(app, &dl);
 	diag_list_free(&dl);
@@ -221,17 +258,17 @@ app_start(struct config *cfg)
 		log_err("cannot start: %s", err.msg);
 		goto err_key;
 	}
-	app->notifier = notifier_start(cfg, app->db_path, app->writer, &err);
-	if (!app->notifier) {
+	if (notifier_run(app->notifier, app->db_path, app->writer, &err) < 0) {
 		log_err("cannot start: %s", err.msg);
 		goto err_writer;
 	}
 	app->pool = store_pool_new(app->db_path, cfg->http_threads + 2, &err);
 	if (!app->pool) {
 		log_err("cannot start: %s", err.msg);
-		goto err_notifier;
+		goto err_writer;
 	}
-	if (cfg->tls_enabled) {
+	app->ratelimit = ratelimit_new(cfg->rate_per_token, cfg->rate_burst);
+	if (cfg->tls_enabled && !app->tls.cert_pem) {
 		if (tls_load_or_generate(cfg, &app->tls, &err) < 0) {
 			log_err("TLS: %s", err.msg);
 			goto err_pool;
@@ -240,31 +277,38 @@ app_start(struct config *cfg)
 			log_notice("generated a self-signed TLS certificate in %s",
 				   app->tls.cert_path);
 	}
-	app->http = http_start(cfg, app->tls.cert_pem, app->tls.key_pem, app_routes, app_n_routes,
+	app->http = http_start(cfg, listen_fd, app->tls.cert_pem, app->tls.key_pem, app_routes,
+			       app_n_routes,
 			       &(struct http_hooks){.ctx = app,
 						    .authenticate = authenticate,
 						    .authorized = authorized,
 						    .before_send = record_access,
 						    .request_done = request_done},
 			       &err);
+	listen_fd = -1; /* http_start owns it now, even when it failed */
 	if (!app->http) {
 		log_err("%s", err.msg);
-		goto err_tls;
+		goto err_pool;
 	}
 	log_listening(app);
 	return app;
 
-err_tls:
-	tls_material_free(&app->tls);
 err_pool:
+	ratelimit_free(app->ratelimit);
 	store_pool_free(app->pool);
-err_notifier:
-	notifier_stop(app->notifier);
 err_writer:
+	notifier_stop(app->notifier);
+	app->notifier = NULL;
 	writer_free(app->writer);
 err_key:
 	ledger_key_free(&app->key);
+err_notifier:
+	notifier_stop(app->notifier);
+err_tls:
+	tls_material_free(&app->tls);
 err_free:
+	if (listen_fd >= 0)
+		close(listen_fd);
 	free(app->db_path);
 	pthread_mutex_destroy(&app->reload_mu);
 	the_app = NULL;
@@ -367,6 +411,7 @@ app_shutdown(struct app *app)
 	http_stop(app->http);
 	writer_free(app->writer);
 	store_pool_free(app->pool);
+	ratelimit_free(app->ratelimit);
 	tls_material_free(&app->tls);
 	ledger_key_free(&app->key);
 	free(app->db_path);

@@ -56,6 +56,7 @@ config_free(struct config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->state_dir);
+	free(cfg->user);
 	free_rules(cfg);
 	for (size_t i = 0; i < cfg->n_notifiers; i++) {
 		struct notifier_conf *n = &cfg->notifiers[i];
@@ -293,7 +294,8 @@ load_limits(struct loader *ld, yaml_node_t *map)
 	static const char *const keys[] = {"max_body",	      "max_batch",
 					   "max_connections", "max_connections_per_ip",
 					   "connection_timeout", "connection_memory",
-					   "queue_events",    "http_threads"};
+					   "queue_events",    "http_threads",
+					   "rate_per_token",  "rate_burst"};
 	struct config *c = ld->cfg;
 	yaml_node_t *v;
 
@@ -319,6 +321,10 @@ load_limits(struct loader *ld, yaml_node_t *map)
 		set_u32(ld, v, "limits.queue_events", 1, 100000000, &c->queue_events);
 	if ((v = ymap_get(&ld->yd, map, "http_threads", NULL)))
 		set_u32(ld, v, "limits.http_threads", 1, 64, &c->http_threads);
+	if ((v = ymap_get(&ld->yd, map, "rate_per_token", NULL)))
+		set_u32(ld, v, "limits.rate_per_token", 0, 10000000, &c->rate_per_token);
+	if ((v = ymap_get(&ld->yd, map, "rate_burst", NULL)))
+		set_u32(ld, v, "limits.rate_burst", 1, 10000000, &c->rate_burst);
 }
 
 static void
@@ -457,7 +463,7 @@ load_root(struct loader *ld, yaml_node_t *root)
 {
 	static const char *const keys[] = {"listen",	"tls",	     "state_dir",  "rules",
 					   "default_effect", "limits", "checkpoint", "notifiers",
-					   "audit",	"log_level"};
+					   "audit",	"user",	     "log_level"};
 	static const char *const levels[] = {"error", "warning", "notice", "info", "debug"};
 	struct config *c = ld->cfg;
 	yaml_node_t *v;
@@ -499,6 +505,8 @@ load_root(struct loader *ld, yaml_node_t *root)
 		load_notifiers(ld, v);
 	if ((v = ymap_get(&ld->yd, root, "audit", NULL)))
 		load_audit(ld, v);
+	if ((v = ymap_get(&ld->yd, root, "user", NULL)) && (s = want_string(ld, v, "user")))
+		c->user = xstrdup(s);
 	if ((v = ymap_get(&ld->yd, root, "log_level", NULL)) && (s = want_string(ld, v, "log_level"))) {
 		size_t i;
 

@@ -4,6 +4,7 @@
 #include "aupd/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -793,8 +794,48 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", buf);
 }
 
+int
+http_listen_socket(const struct config *cfg, struct aupd_error *err)
+{
+	struct sockaddr_in6 a6 = {0};
+	struct sockaddr_in a4 = {0};
+	struct sockaddr *sa;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (cfg->listen_ipv6) {
+		a6.sin6_family = AF_INET6;
+		a6.sin6_port = htons(cfg->listen_port);
+		inet_pton(AF_INET6, cfg->listen_host, &a6.sin6_addr);
+		sa = (struct sockaddr *)&a6;
+		len = sizeof(a6);
+	} else {
+		a4.sin_family = AF_INET;
+		a4.sin_port = htons(cfg->listen_port);
+		inet_pton(AF_INET, cfg->listen_host, &a4.sin_addr);
+		sa = (struct sockaddr *)&a4;
+		len = sizeof(a4);
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto err;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (cfg->listen_ipv6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, len) < 0 || listen(fd, 512) < 0)
+		goto err;
+	return fd;
+err:
+	aupd_error_set(err, "cannot listen on %s%s%s:%u: %s", cfg->listen_ipv6 ? "[" : "",
+		       cfg->listen_host, cfg->listen_ipv6 ? "]" : "", cfg->listen_port,
+		       strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 struct http_server *
-http_start(const struct config *cfg, const char *cert_pem, const char *key_pem,
+http_start(const struct config *cfg, int listen_fd, const char *cert_pem, const char *key_pem,
 	   const struct route *routes, size_t n_routes, const struct http_hooks *hooks,
 	   struct aupd_error *err)
 {
@@ -830,7 +871,10 @@ http_start(const struct config *cfg, const char *cert_pem, const char *key_pem,
 	struct MHD_OptionItem opts[16];
 	size_t n = 0;
 
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
+	if (listen_fd >= 0)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+	else
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none,
 					    NULL};
@@ -858,6 +902,8 @@ http_start(const struct config *cfg, const char *cert_pem, const char *key_pem,
 	srv->mhd = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_access, srv,
 				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!srv->mhd) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		aupd_error_set(err,
 			       "cannot listen on %s%s%s:%u (address in use, not local, or TLS "
 			       "material rejected)",

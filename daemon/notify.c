@@ -36,6 +36,7 @@ struct notifier {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	atomic_bool stopping;
+	bool running;
 	bool job_done;
 };
 
@@ -276,37 +277,37 @@ load_target(struct target *t, const struct notifier_conf *c, struct aupd_error *
 }
 
 struct notifier *
-notifier_start(const struct config *cfg, const char *db_path, struct writer *w,
-	       struct aupd_error *err)
+notifier_new(const struct config *cfg, struct aupd_error *err)
 {
 	struct notifier *n = xcalloc(1, sizeof(*n));
 
 	n->cfg = cfg;
-	n->writer = w;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	n->targets = xcalloc(cfg->n_notifiers + 1, sizeof(*n->targets));
 	for (size_t i = 0; i < cfg->n_notifiers; i++) {
 		n->n_targets++;
-		if (load_target(&n->targets[i], &cfg->notifiers[i], err) < 0)
-			goto err_free;
-	}
-	n->db = store_open(db_path, STORE_READONLY | STORE_NO_MIGRATE, err);
-	if (!n->db)
-		goto err_free;
-	if (pthread_create(&n->thread, NULL, notifier_main, n) != 0) {
-		aupd_error_set(err, "cannot start the webhook thread");
-		goto err_free;
+		if (load_target(&n->targets[i], &cfg->notifiers[i], err) < 0) {
+			notifier_stop(n);
+			return NULL;
+		}
 	}
 	return n;
+}
 
-err_free:
-	store_close(n->db);
-	free_targets(n);
-	pthread_cond_destroy(&n->cv);
-	pthread_mutex_destroy(&n->mu);
-	free(n);
-	return NULL;
+int
+notifier_run(struct notifier *n, const char *db_path, struct writer *w, struct aupd_error *err)
+{
+	n->writer = w;
+	n->db = store_open(db_path, STORE_READONLY | STORE_NO_MIGRATE, err);
+	if (!n->db)
+		return -1;
+	if (pthread_create(&n->thread, NULL, notifier_main, n) != 0) {
+		aupd_error_set(err, "cannot start the webhook thread");
+		return -1;
+	}
+	n->running = true;
+	return 0;
 }
 
 void
@@ -318,7 +319,8 @@ notifier_stop(struct notifier *n)
 	atomic_store(&n->stopping, true);
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
-	pthread_join(n->thread, NULL);
+	if (n->running)
+		pthread_join(n->thread, NULL);
 	store_close(n->db);
 	free_targets(n);
 	pthread_cond_destroy(&n->cv);

@@ -23,6 +23,7 @@ struct app {
 	struct writer *writer;
 	struct notifier *notifier;
 	struct store_pool *pool;
+	struct ratelimit *ratelimit;
 	struct http_server *http;
 	pthread_mutex_t reload_mu; /* one reload at a time */
 	atomic_bool draining;

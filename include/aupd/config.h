@@ -54,6 +54,9 @@ struct config {
 	size_t n_notifiers;
 
 	bool require_justification; /* audit.require_justification */
+	char *user;                 /* started as root: drop to this user after binding */
+	uint32_t rate_per_token;    /* requests per second per token; 0: no limit */
+	uint32_t rate_burst;
 
 	enum log_level log_level;
 };

@@ -70,13 +70,19 @@ void http_gate_wait(struct http_req *req);
 void http_gate_result(struct http_req *req, int status);
 
 /*
- * Starts listening per `cfg` (TLS with the given PEM pair unless
+ * Starts serving on `listen_fd` (from http_listen_socket(); -1 to bind here)
+ * per `cfg` (TLS with the given PEM pair unless
  * tls.enabled is false).  `routes` must outlive the server.  NULL with
  * `err` set when the address cannot be bound or TLS cannot start.
  */
-struct http_server *http_start(const struct config *cfg, const char *cert_pem,
+struct http_server *http_start(const struct config *cfg, int listen_fd, const char *cert_pem,
 			       const char *key_pem, const struct route *routes, size_t n_routes,
 			       const struct http_hooks *hooks, struct aupd_error *err);
+/*
+ * Binds and listens on cfg->listen (before privileges are dropped); the
+ * descriptor goes to http_start().  -1 with `err` on failure.
+ */
+int http_listen_socket(const struct config *cfg, struct aupd_error *err);
 /* The port actually bound (useful with port 0 in tests). */
 uint16_t http_port(const struct http_server *srv);
 /* Stops accepting new connections; requests in progress continue. */

@@ -11,13 +11,17 @@ struct notifier;
 int64_t notify_backoff_us(int attempts);
 
 /*
- * Reads every notifier's secret_file and starts the delivery thread, which
- * posts due outbox rows (at least once, in order per row) and records each
- * attempt through the writer, so delivery never takes the write lock from
- * ingest.  NULL with `err` naming the unreadable secret.
+ * Reads every notifier's secret_file (before privileges are dropped).
+ * NULL with `err` naming the unreadable or empty secret.
  */
-struct notifier *notifier_start(const struct config *cfg, const char *db_path, struct writer *w,
-				struct aupd_error *err);
+struct notifier *notifier_new(const struct config *cfg, struct aupd_error *err);
+/*
+ * Starts the delivery thread, which posts due outbox rows (at least once)
+ * and records each attempt through the writer, so delivery never takes the
+ * write lock from ingest.  -1 with `err`.
+ */
+int notifier_run(struct notifier *n, const char *db_path, struct writer *w,
+		 struct aupd_error *err);
 /* Stops the thread (a delivery in flight finishes or times out) and wipes the secrets. */
 void notifier_stop(struct notifier *n);
 
