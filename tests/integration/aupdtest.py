@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -217,6 +218,31 @@ class Daemon:
     def post(self, path, body=None, token=None, **kw):
         return self.request("POST", path, body=body, token=token, **kw)
 
+    def post_chunked(self, path, chunks, token=None, content_type=None, timeout=10):
+        """POSTs `chunks` (bytes) with Transfer-Encoding: chunked and no Content-Length.
+
+        A server may answer before the body is complete and close the connection;
+        the response is read all the same.  `timeout` (seconds, scaled by SLOW) is a
+        safety net for a server that never answers.
+        """
+        h = {"Content-Type": content_type} if content_type else {}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        c = self.connect(timeout=timeout)
+        try:
+            try:
+                c.request("POST", path, body=iter(chunks), headers=h, encode_chunked=True)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass  # answered early; the response may still be readable
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def query(self, sql, args=()):
+        """Rows of a read-only SQL query on the daemon's database (safe while it runs)."""
+        return query(self.db_path, sql, args)
+
 
 def event(id, tenant="agency-a", **kw):
     """A valid event; keyword arguments override or add fields (None removes one)."""
@@ -228,6 +254,15 @@ def event(id, tenant="agency-a", **kw):
         else:
             e[k] = v
     return e
+
+
+def query(db_path, sql, args=()):
+    """Rows of a read-only SQL query on an SQLite file."""
+    con = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=30)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
 
 
 def ndjson(events):
