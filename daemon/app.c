@@ -202,12 +202,12 @@ log_listening(struct app *app)
 }
 
 struct app *
-app_start(struct config *cfg)
+app_start(struct config *cfg, int *exit_status)
 {
 	struct app *app = xcalloc(1, sizeof(*app));
 	struct diag_list dl = {0};
 	struct ruleset *rules;
-	struct aupd_error err;
+	struct aupd_error err = {0};
 	int listen_fd = -1;
 
 	app->cfg = cfg;
@@ -307,6 +307,8 @@ err_notifier:
 err_tls:
 	tls_material_free(&app->tls);
 err_free:
+	/* a lock or a busy port may pass; a bad file or setting will not */
+	*exit_status = err.temporary ? APP_EXIT_TEMPFAIL : 1;
 	if (listen_fd >= 0)
 		close(listen_fd);
 	free(app->db_path);

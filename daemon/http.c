@@ -826,9 +826,11 @@ http_listen_socket(const struct config *cfg, struct aupd_error *err)
 		goto err;
 	return fd;
 err:
+	one = errno;
 	aupd_error_set(err, "cannot listen on %s%s%s:%u: %s", cfg->listen_ipv6 ? "[" : "",
 		       cfg->listen_host, cfg->listen_ipv6 ? "]" : "", cfg->listen_port,
-		       strerror(errno));
+		       strerror(one));
+	err->temporary = one == EADDRINUSE;
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -909,6 +911,7 @@ http_start(const struct config *cfg, int listen_fd, const char *cert_pem, const 
 			       "material rejected)",
 			       cfg->listen_ipv6 ? "[" : "", cfg->listen_host,
 			       cfg->listen_ipv6 ? "]" : "", cfg->listen_port);
+		err->temporary = 1;
 		pthread_mutex_destroy(&srv->suspend_mu);
 		free(srv);
 		return NULL;

@@ -151,10 +151,10 @@ cmd_serve(int argc, char **argv)
 	}
 	log_init(cfg->log_level);
 	install_signals(&orig);
-	app = app_start(cfg);
+	app = app_start(cfg, &rc);
 	if (!app) {
 		config_free(cfg);
-		return 1;
+		return rc;
 	}
 	sd_notify_msg("READY=1");
 	main_loop(app, &orig);

@@ -146,7 +146,11 @@ static const char *const stmt_sql[ST_COUNT_] = {
 int
 store_fail(struct dbconn *c, struct aupd_error *err, const char *what)
 {
+	int code = c->db ? sqlite3_errcode(c->db) & 0xff : 0;
+
 	aupd_error_set(err, "%s: %s: %s", c->path, what, c->db ? sqlite3_errmsg(c->db) : "");
+	if (err)
+		err->temporary = code == SQLITE_BUSY || code == SQLITE_LOCKED;
 	return -1;
 }
 
@@ -154,9 +158,12 @@ int
 store_exec(struct dbconn *c, const char *sql, struct aupd_error *err)
 {
 	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
 
-	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (rc != SQLITE_OK) {
 		aupd_error_set(err, "%s: %s", c->path, msg ? msg : sqlite3_errmsg(c->db));
+		if (err)
+			err->temporary = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -267,6 +274,54 @@ err_rollback_quiet:
 	return -1;
 }
 
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Before opening an existing file for writing: is it an SQLite database,
+ * and is it as long as its header says?  Opening a damaged file read-write
+ * could let SQLite change it further (a checkpoint on close, a size hint).
+ */
+static int
+precheck(const char *path, struct aupd_error *err)
+{
+	unsigned char h[100];
+	struct stat st;
+	uint64_t page, pages;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0; /* absent: created below, or reported by SQLite */
+	if (fstat(fd, &st) < 0 || st.st_size == 0) {
+		close(fd);
+		return 0;
+	}
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
+		aupd_error_set(err, "%s is not an SQLite database, or its header is damaged; see "
+				    "docs/operations.md (recovery)",
+			       path);
+		return -1;
+	}
+	page = (uint64_t)h[16] << 8 | h[17];
+	if (page == 1)
+		page = 65536;
+	pages = be32(h + 28);
+	if (pages && be32(h + 24) == be32(h + 92) && (uint64_t)st.st_size < pages * page) {
+		aupd_error_set(err,
+			       "%s is truncated: %lld bytes, where its header says %llu; the file "
+			       "was left as it is; see docs/operations.md (recovery)",
+			       path, (long long)st.st_size, (unsigned long long)(pages * page));
+		return -1;
+	}
+	return 0;
+}
+
 struct dbconn *
 store_open(const char *path, unsigned flags, struct aupd_error *err)
 {
@@ -283,6 +338,8 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 		}
 	} else {
 		oflags |= SQLITE_OPEN_READWRITE;
+		if (precheck(path, err) < 0)
+			goto err_free;
 		if (flags & STORE_CREATE) {
 			/* create it ourselves so it is 0600 from the first byte */
 			int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

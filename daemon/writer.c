@@ -915,6 +915,10 @@ writer_start(const struct config *cfg, const char *db_path, const struct ledger_
 		goto err_free;
 	if (store_exec(w->db, "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0", err) < 0)
 		goto err_free;
+	/* the write lock, once: another process holding it is a start-up error, not a stall */
+	if (store_begin_immediate(w->db, err) < 0)
+		goto err_free;
+	store_rollback(w->db);
 	if (read_last_checkpoint(w, err) < 0)
 		goto err_free;
 	w->state = policy_state_new();

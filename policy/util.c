@@ -30,6 +30,7 @@ error_setv(struct aupd_error *err, const char *file, int line, int col, const ch
 	snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
 	err->line = line;
 	err->col = col;
+	err->temporary = 0;
 }
 
 void

@@ -30,11 +30,17 @@ struct app {
 	struct metrics metrics;
 };
 
+/* Exit status of a start that failed for a reason that may pass (EX_TEMPFAIL). */
+#define APP_EXIT_TEMPFAIL 75
+
 /*
  * Starts every part of the daemon per `cfg` (taking ownership of it) and
- * starts listening.  NULL after logging the reason when any part fails.
+ * starts listening.  NULL after logging the reason when any part fails;
+ * *exit_status is then 1 for a lasting cause (bad configuration, rules or
+ * database: systemd does not restart) or APP_EXIT_TEMPFAIL for one that may
+ * pass (the database locked by another process, the port in use).
  */
-struct app *app_start(struct config *cfg);
+struct app *app_start(struct config *cfg, int *exit_status);
 
 /*
  * Loads the rules from the configured paths.  On success returns a new

@@ -18,6 +18,7 @@ struct aupd_error {
 	char file[256];
 	int line;
 	int col;
+	int temporary; /* the cause may pass by itself (a lock, a port in use) */
 };
 
 void aupd_error_clear(struct aupd_error *err);
