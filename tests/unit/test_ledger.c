@@ -982,5 +982,19 @@ ledger_suite(void)
 int
 main(void)
 {
-	return tu_run(ledger_suite());
+	/* every temp dir of this run lives under one, removed even when a test failed */
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *base = malloc(strlen(tmp) + 32);
+	int rc;
+
+	sprintf(base, "%s/aupd-unit-XXXXXX", tmp);
+	if (!mkdtemp(base)) {
+		perror(base);
+		return 1;
+	}
+	setenv("TMPDIR", base, 1);
+	rc = tu_run(ledger_suite());
+	tu_rmtree(base);
+	free(base);
+	return rc;
 }
