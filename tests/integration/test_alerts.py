@@ -220,6 +220,23 @@ def test_cooldown_counts_every_matching_verdict():
             "a denial within the cooldown was not counted on the open alert: %r" % items[0])
 
 
+def test_late_burst_before_an_alert_is_not_merged_into_it():
+    # Events may arrive late (windows are by event time, contract section 7).  A
+    # burst that crossed the threshold two hours before an open alert is not
+    # "within the cooldown" of that alert: it opens its own alert instead of being
+    # counted on the later one.
+    with Setup() as s:
+        for m in range(3):
+            s.post(ts(11, m))
+        [a] = s.alerts()
+        late = [s.post(ts(8, m)) for m in range(3)]
+        items = s.alerts()
+        assert items[0]["id"] == a["id"], items
+        assert items[0]["count"] == 3, (
+            "a burst at 08:00-08:02 was counted on the alert opened at 11:02: %r" % items[0])
+        assert len(items) == 2 and items[1]["seqs"] == late, items
+
+
 def test_ladder_without_special_cases():
     with Setup(LADDER) as s:
         seqs = [s.post(ts(9, m)) for m in range(2)]

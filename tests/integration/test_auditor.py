@@ -464,6 +464,26 @@ def test_access_records_of_a_scoped_token_and_without_the_setting():
         assert body["token"] == "auditor-bravo" and tenant == "tenant-bravo", (tenant, body)
 
 
+def test_rate_limit_per_token():
+    with Setup(config="limits: {rate_per_token: 1, rate_burst: 2}\n",
+               post_stream=False) as s:
+        # 1 request a second with a burst of 2: a quick run of requests meets a 429
+        # (the loop allows 30 tries, far more than a second's worth of refill)
+        seen = []
+        for _ in range(30):
+            r = s.get("/v1/rules")
+            seen.append(r.status)
+            if r.status == 429:
+                break
+        assert seen[-1] == 429 and set(seen[:-1]) == {200} and len(seen) >= 3, seen
+        doc = assert_problem(r, 429)
+        assert "auditor-1" in doc["detail"], doc
+        retry = r.header("Retry-After")
+        assert retry and retry.isdigit() and int(retry) >= 1, r.headers
+        # per token: another token still has its burst
+        assert s.get("/v1/rules", token=s.op).status == 200
+
+
 # ---- CSV ----
 
 def test_csv_quoting():

@@ -84,8 +84,9 @@ def pki():
 class Receiver:
     """An HTTPS webhook receiver on 127.0.0.1 that records every request.
 
-    status: what it answers by default; script: statuses for the next requests, in
-    order, before falling back to status.  stop() closes the port (connection
+    status: what it answers by default (None: it never answers, until release is
+    set); script: statuses for the next requests, in order, before falling back to
+    status.  stop() closes the port (connection
     refused); start() opens the same port again.
     """
 
@@ -95,12 +96,14 @@ class Receiver:
         self.cv = threading.Condition()
         self.status = 200
         self.script = []
+        self.release = threading.Event()
         self.port = 0
         self.server = None
         self.thread = None
 
     def start(self):
         recv = self
+        self.release.clear()
         p = pki()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -111,6 +114,7 @@ class Receiver:
                 want = "sha256=" + hmac.new(recv.secret, body, hashlib.sha256).hexdigest()
                 with recv.cv:
                     status = recv.script.pop(0) if recv.script else recv.status
+                    hang = status is None
                     try:
                         doc = json.loads(body)
                     except ValueError:
@@ -125,9 +129,13 @@ class Receiver:
                         "signature_ok": hmac.compare_digest(sig, want),
                         "body": body,
                         "doc": doc,
-                        "answered": status,
+                        "answered": 0 if hang else status,
                     })
                     recv.cv.notify_all()
+                if hang:
+                    # never answer: hold the connection until the test ends
+                    recv.release.wait(120 * SLOW)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -154,6 +162,7 @@ class Receiver:
         return self
 
     def stop(self):
+        self.release.set()
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -501,6 +510,23 @@ def test_repeated_delivery_carries_the_same_delivery_id():
         recs = s.ledger("delivery")
         assert [x["delivery"] for x in recs] == [first["delivery"]], recs
         assert recs[0]["attempts"] == 2, recs
+        s.check_signatures()
+
+
+def test_receiver_that_never_answers_times_out_and_is_retried():
+    with Setup() as s:
+        s.recv.status = None  # takes the request, never answers
+        for m in range(3):
+            s.deny(minute=m)
+        a = s.alerts()[0]
+        dl = wait_until(lambda: [x for x in s.alert(a["id"])["deliveries"]
+                                 if x["attempts"] >= 1], "a timed-out attempt")[0]
+        assert dl["delivered_at"] is None and dl["last_status"] is None, dl
+        assert "time" in dl["last_error"].lower(), dl  # "Operation timed out ..."
+        s.recv.status = 200
+        reqs = s.recv.wait_accepted([(a["id"], "alert.opened")])
+        # the receiver saw the body before the daemon gave up: the retry has the same id
+        assert len(reqs) >= 2 and {r["delivery"] for r in reqs} == {dl["delivery"]}, reqs
         s.check_signatures()
 
 
