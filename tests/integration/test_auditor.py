@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import queue
 import re
 import socket
 import sqlite3
@@ -665,6 +664,7 @@ def test_metrics():
         assert r.status == 200 and r.json()["accepted"] == 5, r
         last_seq = max(v["seq"] for v in r.json()["results"])
         assert_problem(s.d.post("/v1/events", event("bad", time="yesterday"), token=s.ing), 400)
+        assert_problem(s.d.post("/v1/events", event("m-z"), token="no-such-token"), 401)
         assert s.get("/v1/verdicts?limit=1").status == 200
         m1 = metrics(s)
 
@@ -672,11 +672,12 @@ def test_metrics():
             return m1[k] - m0[k]
         assert delta("aupd_events_accepted_total") == 5
         assert delta('aupd_events_rejected_total{reason="invalid"}') == 1
+        assert delta('aupd_events_rejected_total{reason="unauthorized"}') == 1
         assert delta('aupd_verdicts_total{verdict="deny"}') == 3
         assert delta('aupd_verdicts_total{verdict="allow"}') == 1
         assert delta('aupd_verdicts_total{verdict="flag"}') == 1
         assert delta('aupd_http_request_duration_seconds_count{route="verdicts"}') == 1
-        assert delta('aupd_http_request_duration_seconds_count{route="events_post"}') == 2
+        assert delta('aupd_http_request_duration_seconds_count{route="events_post"}') == 3
         assert delta("aupd_commit_batch_events_count") >= 1
         # the histogram is cumulative and ends in its count
         buckets = [v for k, v in m1.items()

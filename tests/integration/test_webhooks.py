@@ -219,7 +219,7 @@ def wait_until(fn, what, timeout=60):
 class Setup:
     """A receiver, and a daemon whose notifier `hook` posts to it."""
 
-    def __init__(self, ca_file=True):
+    def __init__(self, ca_file=True, timeout="2s"):
         self.recv = Receiver(SECRET).start()
         self.d = Daemon()
         try:
@@ -229,8 +229,8 @@ class Setup:
             # a trailing newline, as `echo SECRET > file` leaves it
             write(secret_file, SECRET + "\n")
             os.chmod(secret_file, 0o600)
-            conf = "notifiers:\n  hook:\n    url: %s\n    secret_file: %s\n    timeout: 2s\n" % (
-                self.recv.url, secret_file)
+            conf = "notifiers:\n  hook:\n    url: %s\n    secret_file: %s\n    timeout: %s\n" % (
+                self.recv.url, secret_file, timeout)
             if ca_file:
                 conf += "    ca_file: %s\n" % pki()["ca"]
             self.d.write_config(conf)
@@ -312,6 +312,12 @@ class Setup:
             assert r["event"] in EVENTS, r["event"]
             assert r["delivery"] and r["alert"], r
             assert r["doc"] is not None and r["doc"].get("id") == r["alert"], r
+        # a receiver may drop what repeats a delivery id: an id never carries new content
+        bodies = {}
+        for r in reqs:
+            bodies.setdefault(r["delivery"], set()).add(r["body"])
+        reused = {k: v for k, v in bodies.items() if len(v) > 1}
+        assert not reused, "one delivery id, different bodies: %r" % reused
 
     def cleanup(self):
         try:
@@ -527,6 +533,30 @@ def test_receiver_that_never_answers_times_out_and_is_retried():
         reqs = s.recv.wait_accepted([(a["id"], "alert.opened")])
         # the receiver saw the body before the daemon gave up: the retry has the same id
         assert len(reqs) >= 2 and {r["delivery"] for r in reqs} == {dl["delivery"]}, reqs
+        s.check_signatures()
+
+
+def test_pending_update_is_sent_once_with_the_latest_content():
+    # while the notifier is busy with a receiver that does not answer (for up to the
+    # 5 s timeout), two updates of the alert queue up: the untried one is rewritten
+    # with the newer count under a new delivery id, so one update carries count 5
+    with Setup(timeout="5s") as s:
+        s.recv.status = None
+        for m in range(3):
+            s.deny(minute=m)
+        a = s.alerts()[0]["id"]
+        s.recv.wait(lambda rs: len(rs) == 1, "the opened alert in flight")
+        s.deny(minute=10)
+        last = s.deny(minute=11)
+        s.recv.status = 200
+        s.recv.wait_accepted([(a, "alert.opened"), (a, "alert.updated")])
+        wait_until(lambda: all_delivered(s, [a]), "every delivery to be recorded")
+        dls = s.alert(a)["deliveries"]
+        assert [x["event"] for x in dls] == ["alert.opened", "alert.updated"], dls
+        up = [r for r in s.recv.accepted() if r["event"] == "alert.updated"]
+        assert len(up) == 1, [r["doc"] for r in up]
+        assert up[0]["doc"]["count"] == 5 and up[0]["doc"]["last_seq"] == last, up[0]["doc"]
+        assert up[0]["delivery"] == dls[1]["delivery"], (up[0]["delivery"], dls)
         s.check_signatures()
 
 
