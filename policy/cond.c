@@ -19,7 +19,7 @@ str_number(const char *s, double *out)
 static bool
 eq_text(const char *s, const struct operand *o)
 {
-	return !strcmp(s, o->s);
+	return s[0] == o->s[0] && !strcmp(s, o->s);
 }
 
 static bool

@@ -25,6 +25,7 @@ path_compile(struct loader *ld, yaml_node_t *n, enum path_ctx ctx, struct path *
 		ydiag(ld->dl, ld->yd, n, "%s", why);
 		return -1;
 	}
+	loader_intern_key(ld, out);
 	return 0;
 }
 

@@ -111,7 +111,7 @@ policy_escalate(const struct ruleset *rs, struct policy_state *st, const struct 
 		h->cooldown_us = e->cooldown;
 		h->window_us = e->window;
 		h->count = (size_t)g->running;
-		h->seqs = window_seqs(g, &h->n_seqs, &h->first, &h->last);
+		h->seqs = window_seqs(st->esc_win[i], g, &h->n_seqs, &h->first, &h->last);
 	}
 	return n;
 }

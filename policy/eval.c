@@ -209,7 +209,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 
 	if (rt->track && cond_eval(rt->deleted_by, c)) {
 		/* a deletion is what the rule asks for: it discharges, and never fires */
-		if (!(flags & EVAL_REPLAY) && (rid = ctx_resource(c, "id")) &&
+		if (!(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID)) &&
 		    (node = obl_find(&st->obl, r->id, ev->tenant, rid))) {
 			struct obligation done;
 
@@ -226,7 +226,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 	else if (v.k != V_STR || time_parse_rfc3339(v.s, strlen(v.s), &age, &why) < 0)
 		return false;
 	fi->deadline = age + rt->max;
-	if (rt->track && !(flags & EVAL_REPLAY) && (rid = ctx_resource(c, "id")) &&
+	if (rt->track && !(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID)) &&
 	    !obl_find(&st->obl, r->id, ev->tenant, rid)) {
 		struct obligation o = {
 			.op = OBL_OPEN,
@@ -256,7 +256,7 @@ eval_reuse(const struct rule *r, struct evctx *c, struct fire_info *fi)
 
 	if (r->when && !cond_eval(r->when, c))
 		return false;
-	cf = ctx_resource(c, "collected_for");
+	cf = ctx_resource_id(c, "collected_for", RES_KEY_COLLECTED_FOR);
 	if (!purpose || !cf) {
 		fi->unknown = true;
 		return r->reuse.unknown_fires;

@@ -163,7 +163,7 @@ strmap_get(const struct strmap *m, const char *key, bool *found)
 		*found = false;
 	if (!m->cap) {
 		for (size_t i = 0; i < m->n; i++) {
-			if (!strcmp(m->lkeys[i], key)) {
+			if (m->lkeys[i][0] == key[0] && !strcmp(m->lkeys[i], key)) {
 				if (found)
 					*found = true;
 				return m->lvals[i];

@@ -118,6 +118,7 @@ message_compile(struct loader *ld, yaml_node_t *n, enum rule_kind kind)
 			} else {
 				struct msg_seg *g = seg_push(ld, t, &cap);
 
+				loader_intern_key(ld, &path);
 				g->kind = SEG_PATH;
 				g->path = path;
 			}

@@ -85,6 +85,7 @@ path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, 
 	char hint[160];
 
 	memset(out, 0, sizeof(*out));
+	out->key_id = -1;
 	out->text = arena_strdup(a, s);
 	for (size_t i = 0; i < AUPD_ARRAY_LEN(path_names); i++) {
 		if (strcmp(s, path_names[i].name) != 0)
@@ -191,6 +192,18 @@ ctx_resource(struct evctx *c, const char *key)
 	return NULL;
 }
 
+const char *
+ctx_resource_id(struct evctx *c, const char *key, int id)
+{
+	if (id < 0)
+		return ctx_resource(c, key);
+	if (!(c->res_done & (1u << id))) {
+		c->res[id] = ctx_resource(c, key);
+		c->res_done |= 1u << id;
+	}
+	return c->res[id];
+}
+
 static int64_t
 floor_div(int64_t a, int64_t b)
 {
@@ -218,7 +231,7 @@ resource_value(const struct path *p, struct evctx *c, struct value *out)
 		}
 		return;
 	}
-	if ((out->s = ctx_resource(c, p->key)))
+	if ((out->s = ctx_resource_id(c, p->key, p->key_id)))
 		out->k = V_STR;
 }
 

@@ -121,7 +121,13 @@ struct path {
 	const char *key;  /* P_RESOURCE: the field name */
 	const char **segs; /* P_ATTR: the keys under attributes */
 	size_t n_segs;
+	int key_id; /* P_RESOURCE: slot in the per-event cache, or -1 */
 };
+
+/* Resource fields resolved once per event (the event's value, else its dataset's). */
+#define RES_CACHE_KEYS 16
+#define RES_KEY_COLLECTED_FOR 0
+#define RES_KEY_ID 1
 
 static inline bool
 path_is_rule_field(enum path_kind k)
@@ -173,11 +179,15 @@ struct evctx {
 	const struct match *m;	 /* escalations: the matched rule under test */
 	const struct dataset *ds;
 	bool ds_done;
+	uint32_t res_done; /* bit i: res[i] is resolved */
+	const char *res[RES_CACHE_KEYS];
 };
 
 void path_get(const struct path *p, struct evctx *c, struct value *out);
 /* A resource field, the event's own or else its dataset's; NULL when missing. */
 const char *ctx_resource(struct evctx *c, const char *key);
+/* The same, through the per-event cache slot `id` (-1: no slot). */
+const char *ctx_resource_id(struct evctx *c, const char *key, int id);
 /* Renders a value as text for messages and group keys (missing: ""). */
 void value_render(const struct value *v, struct strbuf *sb);
 /* The value as a number for `sum`; 0 when missing or not numeric. */
@@ -294,6 +304,8 @@ const struct oplist *oplist_compile(struct loader *ld, yaml_node_t *n, const str
 /* Keeps a compiled regex for ruleset_free(). */
 void ruleset_keep_regex(struct ruleset *rs, regex_t *re);
 const struct oplist *loader_list(struct loader *ld, const char *name);
+/* Gives a resource path its per-event cache slot. */
+void loader_intern_key(struct loader *ld, struct path *p);
 /* A path from a scalar node; -1 after a diagnostic. */
 int path_compile(struct loader *ld, yaml_node_t *n, enum path_ctx ctx, struct path *out);
 
@@ -493,6 +505,8 @@ struct ruleset {
 	struct candidates unpinned;
 	regex_t **regexes;
 	size_t n_regexes, cap_regexes;
+	const char *res_keys[RES_CACHE_KEYS]; /* resource field names with a cache slot */
+	size_t n_res_keys;
 	int64_t max_window;
 };
 
@@ -512,18 +526,22 @@ struct wentry {
 	double amount;
 };
 
+/*
+ * One group's entries, oldest first, in a ring of `cap` (a power of two)
+ * slots; escalation windows keep each entry's verdict seq in the same
+ * allocation, after the ring.  The header fits one cache line with the
+ * start of the key.
+ */
 struct wgroup {
-	uint64_t hash;
 	struct wentry *ring;
-	int64_t *seqs; /* escalation windows: the verdict seq of each entry */
+	int64_t cur; /* the time the running sum is positioned at */
+	int64_t max_t;
+	double running; /* the sum over [lo, hi) */
 	uint32_t cap, head, n;
 	uint32_t lo, hi; /* [lo, hi) holds the entries in (cur - W, cur] */
 	uint32_t nsub;	 /* subtractions since running was last recomputed */
-	bool inexact;	 /* running may carry rounding error */
-	int64_t cur;	 /* the time the running sum is positioned at */
-	int64_t max_t;
-	double running; /* the sum over [lo, hi) */
 	uint32_t keylen;
+	bool inexact; /* running may carry rounding error */
 	char key[];
 };
 
@@ -545,7 +563,8 @@ void window_free(struct window *win);
 struct wgroup *window_add(struct window *win, const char *key, size_t keylen, int64_t t,
 			  double amount, int64_t seq);
 /* The seqs of the group's entries in its current window, oldest first (new array). */
-int64_t *window_seqs(const struct wgroup *g, size_t *n, int64_t *first, int64_t *last);
+int64_t *window_seqs(const struct window *win, const struct wgroup *g, size_t *n,
+		     int64_t *first, int64_t *last);
 /*
  * Visits up to `budget` slots: frees groups whose newest entry is older than
  * ref - W - slack, and trims old entries of the others.

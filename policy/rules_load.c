@@ -81,6 +81,25 @@ loader_duration(struct loader *ld, yaml_node_t *n, const char *what, int64_t *ou
 	return 0;
 }
 
+void
+loader_intern_key(struct loader *ld, struct path *p)
+{
+	struct ruleset *rs = ld->rs;
+
+	if (p->kind != P_RESOURCE)
+		return;
+	for (size_t i = 0; i < rs->n_res_keys; i++) {
+		if (!strcmp(rs->res_keys[i], p->key)) {
+			p->key_id = (int)i;
+			return;
+		}
+	}
+	if (rs->n_res_keys < RES_CACHE_KEYS) {
+		rs->res_keys[rs->n_res_keys] = arena_strdup(&rs->arena, p->key);
+		p->key_id = (int)rs->n_res_keys++;
+	}
+}
+
 int
 loader_depth_enter(struct loader *ld, yaml_node_t *n)
 {
@@ -230,7 +249,8 @@ expand_path(struct loader *ld, const char *path)
 		names[n++] = full;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++)
 		add_file(ld, names[i]);
 	free(names);
@@ -934,6 +954,9 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 
 	atomic_init(&rs->refs, 1);
 	rs->serial = atomic_fetch_add(&serials, 1) + 1;
+	rs->res_keys[RES_KEY_COLLECTED_FOR] = "collected_for";
+	rs->res_keys[RES_KEY_ID] = "id";
+	rs->n_res_keys = 2;
 	ld.rs = rs;
 	ld.dl = dl;
 	ld.opts = opts;

@@ -104,6 +104,45 @@ json_quote(struct strbuf *sb, const char *s)
 }
 
 static void
+add_i64(struct strbuf *sb, int64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	sb_add(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/*
+ * time_format_ms() without printf: documents are encoded once per record,
+ * and consecutive records mostly share their second.
+ */
+static void
+add_time_ms(struct strbuf *sb, aupd_time t)
+{
+	static _Thread_local int64_t cached_sec = INT64_MIN;
+	static _Thread_local char cached[32];
+	int64_t sec = t >= 0 ? t / AUPD_USEC : -((-t + AUPD_USEC - 1) / AUPD_USEC);
+	int ms = (int)((t - sec * AUPD_USEC) / 1000);
+	char tail[6] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
+			(char)('0' + ms % 10), 'Z', 0};
+
+	if (sec != cached_sec) {
+		/* "2026-01-15T10:00:00" is the first 19 characters of the full form */
+		time_format_ms(sec * AUPD_USEC, cached, sizeof(cached));
+		cached[19] = '\0';
+		cached_sec = sec;
+	}
+	sb_add(sb, cached, 19);
+	sb_add(sb, tail, 5);
+}
+
+static void
 matched_encode(struct strbuf *sb, const struct verdict *v)
 {
 	sb_adds(sb, "\"matched\":[");
@@ -133,14 +172,21 @@ matched_encode(struct strbuf *sb, const struct verdict *v)
 static void
 tail_encode(struct strbuf *sb, const char *rules_version, aupd_time decided_at)
 {
-	char when[40];
-
-	time_format_ms(decided_at, when, sizeof(when));
 	sb_adds(sb, ",\"rules_version\":");
 	json_quote(sb, rules_version);
 	sb_adds(sb, ",\"decided_at\":\"");
-	sb_adds(sb, when);
+	add_time_ms(sb, decided_at);
 	sb_addc(sb, '"');
+}
+
+static void
+seq_verdict_encode(struct strbuf *sb, int64_t seq, enum effect verdict)
+{
+	sb_adds(sb, ",\"seq\":");
+	add_i64(sb, seq);
+	sb_adds(sb, ",\"verdict\":\"");
+	sb_adds(sb, effect_name(verdict));
+	sb_adds(sb, "\",");
 }
 
 void
@@ -152,7 +198,7 @@ verdict_encode(struct strbuf *sb, const struct event *ev, const struct verdict *
 	json_quote(sb, ev->tenant);
 	sb_adds(sb, ",\"id\":");
 	json_quote(sb, ev->id);
-	sb_addf(sb, ",\"seq\":%lld,\"verdict\":\"%s\",", (long long)seq, effect_name(v->verdict));
+	seq_verdict_encode(sb, seq, v->verdict);
 	matched_encode(sb, v);
 	tail_encode(sb, rules_version, decided_at);
 	sb_adds(sb, duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}");
@@ -174,7 +220,7 @@ overdue_encode(struct strbuf *sb, const struct obligation *o, const struct verdi
 	json_quote(sb, o->rule);
 	sb_addf(sb, ",\"deadline\":\"%s\",\"opened_by\":", deadline);
 	json_quote(sb, o->opened_by);
-	sb_addf(sb, ",\"seq\":%lld,\"verdict\":\"%s\",", (long long)seq, effect_name(v->verdict));
+	seq_verdict_encode(sb, seq, v->verdict);
 	matched_encode(sb, v);
 	tail_encode(sb, rules_version, decided_at);
 	sb_addc(sb, '}');

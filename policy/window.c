@@ -17,7 +17,7 @@ at(const struct wgroup *g, uint32_t i)
 static inline int64_t *
 seq_at(const struct wgroup *g, uint32_t i)
 {
-	return &g->seqs[(g->head + i) & (g->cap - 1)];
+	return &((int64_t *)(g->ring + g->cap))[(g->head + i) & (g->cap - 1)];
 }
 
 struct window *
@@ -35,7 +35,6 @@ static void
 group_free(struct wgroup *g)
 {
 	free(g->ring);
-	free(g->seqs);
 	free(g);
 }
 
@@ -70,7 +69,6 @@ group_get(struct window *win, const char *key, size_t keylen)
 	}
 	g = xmalloc(sizeof(*g) + keylen + 1);
 	memset(g, 0, sizeof(*g));
-	g->hash = h;
 	g->keylen = (uint32_t)keylen;
 	memcpy(g->key, key, keylen);
 	g->key[keylen] = '\0';
@@ -82,18 +80,17 @@ group_get(struct window *win, const char *key, size_t keylen)
 static void
 relayout(struct wgroup *g, uint32_t cap, bool with_seqs)
 {
-	struct wentry *ring = xmalloc((size_t)cap * sizeof(*ring));
-	int64_t *seqs = with_seqs ? xmalloc((size_t)cap * sizeof(*seqs)) : NULL;
+	size_t per = sizeof(struct wentry) + (with_seqs ? sizeof(int64_t) : 0);
+	struct wentry *ring = xmalloc((size_t)cap * per);
+	int64_t *seqs = (int64_t *)(ring + cap);
 
 	for (uint32_t i = 0; i < g->n; i++) {
 		ring[i] = *at(g, i);
-		if (seqs)
+		if (with_seqs)
 			seqs[i] = *seq_at(g, i);
 	}
 	free(g->ring);
-	free(g->seqs);
 	g->ring = ring;
-	g->seqs = seqs;
 	g->head = 0;
 	g->cap = cap;
 }
@@ -256,13 +253,14 @@ window_add(struct window *win, const char *key, size_t keylen, int64_t t, double
 }
 
 int64_t *
-window_seqs(const struct wgroup *g, size_t *n, int64_t *first, int64_t *last)
+window_seqs(const struct window *win, const struct wgroup *g, size_t *n, int64_t *first,
+	    int64_t *last)
 {
 	int64_t *out = xmalloc(((size_t)(g->hi - g->lo) + 1) * sizeof(*out));
 
 	*n = g->hi - g->lo;
 	for (uint32_t i = g->lo; i < g->hi; i++)
-		out[i - g->lo] = g->seqs ? *seq_at(g, i) : 0;
+		out[i - g->lo] = win->with_seqs ? *seq_at(g, i) : 0;
 	*first = g->hi > g->lo ? at(g, g->lo)->t : 0;
 	*last = g->hi > g->lo ? at(g, g->hi - 1)->t : 0;
 	return out;

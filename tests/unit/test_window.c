@@ -87,7 +87,7 @@ START_TEST(seqs_in_time_order)
 	window_add(w, "g", 1, T0 + 30, 1, 2);
 	g = window_add(w, "g", 1, T0 + 20, 1, 3); /* late */
 	g = window_add(w, "g", 1, T0 + 40, 1, 4);
-	seqs = window_seqs(g, &n, &first, &last);
+	seqs = window_seqs(w, g, &n, &first, &last);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_int_eq(seqs[0], 1);
 	ck_assert_int_eq(seqs[1], 3);
