@@ -632,12 +632,44 @@ def test_token_create_while_running_and_token_records():
         for secret in (tok, d.ing, d.aud):
             assert secret.encode() not in data
             assert secret not in d.log()
+        # token list shows active tokens (never secrets); a name is unique while active
+        out = cli("token", "list", config=d.config_path).stdout
+        assert "ingest-1" in out and "auditor-1" in out and "late-ingest" not in out, out
+        assert all(secret not in out for secret in (tok, d.ing, d.aud))
+        out = cli("token", "list", "--all", config=d.config_path).stdout
+        assert "late-ingest" in out, out
+        p = cli("token", "create", "--name", "ingest-1", "--role", "ingest",
+                config=d.config_path, check=False)
+        assert p.returncode == 1 and p.stdout == "", p
+        again = d.token("late-ingest", "auditor")
+        assert again != tok
+        r = d.get("/v1/events/agency-a/late-1", token=again)
+        assert r.status == 200, r
+        assert_problem(d.post("/v1/events", event("late-5"), token=tok), 401)
         # appends from the CLI and the daemon form one intact chain
         results(d.post("/v1/events", event("late-4"), token=d.ing), 1, 0)
         p = d.verify()
         assert p.returncode == 0, p.stderr
         seqs = [r[0] for r in d.query("SELECT seq FROM ledger ORDER BY seq")]
         assert seqs == list(range(1, len(seqs) + 1)), seqs
+
+
+def test_cli_while_running_leaves_the_daemon_writes_durable():
+    # `aupd token create` (another process) runs while the daemon writes: an event
+    # acknowledged afterwards is in the database file for every reader, and survives kill -9
+    with started() as d:
+        d.token("third", "ingest")
+        v = check_verdict(results(d.post("/v1/events", event("cli-1"), token=d.ing), 1, 0)[0],
+                          "agency-a", "cli-1")
+        rows = d.query("SELECT kind, tenant FROM ledger WHERE seq = ?", (v["seq"],))
+        assert rows == [("verdict", "agency-a")], (v["seq"], rows)
+        p = d.verify()
+        assert "seq 1..%d" % v["seq"] in p.stdout, (v["seq"], p.stdout)
+        d.kill9()
+        d.start()
+        doc = stored(d, "agency-a", "cli-1")
+        assert doc is not None and stored_seq(doc) == v["seq"], (v, doc)
+        assert d.verify().returncode == 0
 
 
 # ---- a crash mid-stream ----
@@ -714,6 +746,28 @@ def check_acked(d, all_acked, new_acked):
     for w in workers:
         w.join()
     assert not failures, "%d lookups failed, e.g. %r" % (len(failures), failures[:3])
+
+
+def test_verify_while_the_daemon_writes():
+    # contract: aupd verify --db is safe while the daemon runs
+    with started(config=KILL_CONFIG) as d:
+        stop = threading.Event()
+        posters = [Poster(d, d.ing, "vw%d" % t, stop) for t in range(2)]
+        for p in posters:
+            p.start()
+        try:
+            for _ in range(5):
+                p = d.verify(check=False)
+                assert p.returncode == 0 and p.stdout.startswith("ok:"), (p.stdout, p.stderr)
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            for t in posters:
+                t.join(timeout=60 * SLOW)
+        assert all(not t.unexpected for t in posters), [t.unexpected[:3] for t in posters]
+        assert sum(len(t.acked) for t in posters) > 0
+        assert d.stop() == 0
+        assert d.verify().returncode == 0
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_event():

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define T0 (1768471200LL * AUPD_USEC) /* 2026-01-15T10:00:00Z */
 #define N_RECORDS 10
@@ -939,6 +941,71 @@ START_TEST(meta_values)
 }
 END_TEST
 
+/* Opens the database with plain SQLite, reads meta `key`, closes: 0 when it holds `want`. */
+static int
+read_meta(const char *path, const char *key, const char *want)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	int ok = 0;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) ==
+		    SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_ROW &&
+		     !strcmp((const char *)sqlite3_column_text(st, 0), want);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return ok ? 0 : 1;
+}
+
+/* Runs read_meta() in another process (this binary, run afresh), as another aupd would. */
+static int
+other_process_reads(const char *path, const char *key, const char *want)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_ledger", "--read-meta", path, key, want, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 127, "cannot run the reader");
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+START_TEST(second_open_keeps_commits_visible_to_other_processes)
+{
+	/*
+	 * The daemon opens the database more than once (writer, checkpointer);
+	 * another process (aupd token create, aupd verify) opening and closing it
+	 * meanwhile must not take the daemon's write-ahead log away from it.
+	 */
+	struct aupd_error err = {0};
+	struct dbconn *c1, *c2;
+	struct fx f;
+
+	fx_open(&f);
+	c1 = open_rw(f.db);
+	ck_assert_int_eq(store_meta_set(c1, "a", "1", &err), 0);
+	c2 = store_open(f.db, STORE_NO_MIGRATE, &err);
+	ck_assert_msg(c2 != NULL, "%s", err.msg);
+	ck_assert_msg(other_process_reads(f.db, "a", "1"),
+		      "another process does not see the first commit");
+	ck_assert_int_eq(store_meta_set(c1, "b", "2", &err), 0);
+	ck_assert_msg(other_process_reads(f.db, "b", "2"),
+		      "a commit made after another process closed the database is invisible to "
+		      "other processes");
+	store_close(c2);
+	store_close(c1);
+	fx_close(&f);
+}
+END_TEST
+
 static Suite *
 ledger_suite(void)
 {
@@ -975,18 +1042,22 @@ ledger_suite(void)
 	tcase_add_test(tc, event_key_stable_and_distinct);
 	tcase_add_test(tc, store_schema_and_mode);
 	tcase_add_test(tc, meta_values);
+	tcase_add_test(tc, second_open_keeps_commits_visible_to_other_processes);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	/* every temp dir of this run lives under one, removed even when a test failed */
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char *base = malloc(strlen(tmp) + 32);
+	char *base;
 	int rc;
 
+	if (argc == 5 && !strcmp(argv[1], "--read-meta"))
+		return read_meta(argv[2], argv[3], argv[4]);
+	base = malloc(strlen(tmp) + 32);
 	sprintf(base, "%s/aupd-unit-XXXXXX", tmp);
 	if (!mkdtemp(base)) {
 		perror(base);
