@@ -1,6 +1,7 @@
 /* ruleset.c - the compiled ruleset: lifetime, accessors, description, and the action index */
 #include "policy_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,7 +155,9 @@ rule_json(const struct rule *r)
 									 : r->limit.sum.text));
 		json_object_set_new(l, "by", by_json(r->limit.by, r->limit.n_by));
 		json_object_set_new(l, "window", json_string(r->limit.window_text));
-		json_object_set_new(l, "max", json_real(r->limit.max));
+		json_object_set_new(l, "max", r->limit.max < 9e15 && r->limit.max == floor(r->limit.max)
+						      ? json_integer((json_int_t)r->limit.max)
+						      : json_real(r->limit.max));
 		json_object_set_new(o, "limit", l);
 	} else if (r->kind == RK_RETENTION) {
 		json_t *l = json_object();
