@@ -1,6 +1,7 @@
 /* test_ledger.c - the hash-chained ledger, signed checkpoints, the verifier, and the store */
 #include "aupd/ledger.h"
 #include "aupd/store.h"
+#include "aupd/tokens.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -1006,6 +1007,124 @@ START_TEST(second_open_keeps_commits_visible_to_other_processes)
 }
 END_TEST
 
+/* ---- tokens: their secrets and their ledger records ---- */
+
+static json_t *
+record_body(struct fx *f, int64_t seq, const char *kind)
+{
+	unsigned char *b;
+	size_t len;
+	json_t *doc;
+
+	b = get_blob(f, "ledger", "body", seq, &len);
+	doc = json_loadb((const char *)b, len, 0, NULL);
+	free(b);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "kind")), kind);
+	return doc;
+}
+
+START_TEST(token_secret_stays_in_its_buffer)
+{
+	struct {
+		char secret[TOKEN_SECRET_LEN + 1];
+		unsigned char guard[16];
+	} out;
+	struct aupd_error err = {0};
+	struct dbconn *c;
+	struct fx f;
+
+	fx_open(&f);
+	c = open_rw(f.db);
+	for (int i = 0; i < 8; i++) {
+		char name[16];
+
+		memset(&out, 0x5a, sizeof(out));
+		snprintf(name, sizeof(name), "t%d", i);
+		ck_assert_msg(token_create(c, name, ROLE_INGEST, NULL, out.secret, &err) == 0, "%s",
+			      err.msg);
+		for (size_t j = 0; j < sizeof(out.guard); j++)
+			ck_assert_msg(out.guard[j] == 0x5a,
+				      "token_create wrote past the secret's %d-byte buffer (byte %zu "
+				      "after it)",
+				      TOKEN_SECRET_LEN + 1, j);
+	}
+	store_close(c);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(token_create_authenticate_revoke)
+{
+	char secret[TOKEN_SECRET_LEN + 1 + 16], other[TOKEN_SECRET_LEN + 1 + 16], *stored;
+	unsigned char md[32];
+	struct aupd_error err = {0};
+	struct ledger_verifier lv;
+	struct principal who;
+	struct dbconn *c;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	json_t *doc;
+	struct fx f;
+
+	fx_open(&f);
+	c = open_rw(f.db);
+	ck_assert_int_eq(token_create(c, "ingest-a", ROLE_INGEST, "agency-a", secret, &err), 0);
+	/* "aupd_" and 43 base64url characters */
+	ck_assert_uint_eq(strlen(secret), TOKEN_SECRET_LEN);
+	ck_assert_int_eq(strncmp(secret, "aupd_", 5), 0);
+	ck_assert_uint_eq(strspn(secret + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					     "0123456789-_"),
+			  TOKEN_SECRET_LEN - 5);
+	/* a second active token of that name is refused */
+	ck_assert_int_eq(token_create(c, "ingest-a", ROLE_AUDITOR, NULL, other, &err), 1);
+	ck_assert_int_eq(token_authenticate(c, secret, strlen(secret), &who), 0);
+	ck_assert_str_eq(who.name, "ingest-a");
+	ck_assert_int_eq(who.role, ROLE_INGEST);
+	ck_assert(who.tenant_bound);
+	ck_assert_str_eq(who.tenant, "agency-a");
+	ck_assert_int_eq(token_authenticate(c, secret, strlen(secret) - 1, &who), 1);
+	ck_assert_int_eq(token_authenticate(c, "aupd_x", 6, &who), 1);
+	/* only SHA-256(secret) is stored */
+	SHA256((const unsigned char *)secret, strlen(secret), md);
+	ck_assert_int_eq(sqlite3_open(f.db, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT hash FROM tokens WHERE name = 'ingest-a'", -1,
+					    &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_bytes(st, 0), 32);
+	ck_assert_mem_eq(sqlite3_column_blob(st, 0), md, 32);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* a ledger record, tenant included, and no secret in it */
+	doc = record_body(&f, 1, "token");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "action")), "create");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "name")), "ingest-a");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "role")), "ingest");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "tenant")), "agency-a");
+	stored = json_dumps(doc, 0);
+	ck_assert_ptr_null(strstr(stored, secret + 5));
+	free(stored);
+	json_decref(doc);
+	/* revocation */
+	ck_assert_int_eq(token_revoke(c, "ingest-a", &err), 0);
+	ck_assert_int_eq(token_authenticate(c, secret, strlen(secret), &who), 1);
+	ck_assert_int_eq(token_revoke(c, "ingest-a", &err), 1);
+	doc = record_body(&f, 2, "token");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "action")), "revoke");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "name")), "ingest-a");
+	json_decref(doc);
+	/* the name is free again */
+	ck_assert_int_eq(token_create(c, "ingest-a", ROLE_AUDITOR, NULL, secret, &err), 0);
+	store_close(c);
+	verify(&f, &f.key, &lv);
+	ck_assert_int_eq(lv.bad_seq, 0);
+	ck_assert_int_eq(lv.n_records, 3);
+	lv_free(&lv);
+	fx_close(&f);
+}
+END_TEST
+
 static Suite *
 ledger_suite(void)
 {
@@ -1043,6 +1162,11 @@ ledger_suite(void)
 	tcase_add_test(tc, store_schema_and_mode);
 	tcase_add_test(tc, meta_values);
 	tcase_add_test(tc, second_open_keeps_commits_visible_to_other_processes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tokens");
+	tcase_add_test(tc, token_secret_stays_in_its_buffer);
+	tcase_add_test(tc, token_create_authenticate_revoke);
 	suite_add_tcase(s, tc);
 	return s;
 }
