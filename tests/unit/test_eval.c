@@ -557,6 +557,36 @@ START_TEST(encoding)
 }
 END_TEST
 
+/* One event with a wild client time must not make other tenants' groups look idle. */
+START_TEST(sweep_ignores_one_wild_time)
+{
+	struct ruleset *rs = pt_load("rules:\n  - id: all\n    effect: flag\n"
+				     "    limit: {window: 24h, max: 0}\n"
+				     "    message: \"{limit.total}\"\n");
+	struct policy_state *st = policy_state_new();
+	char id[32], tm[40];
+	struct verdict v;
+
+	for (int i = 1; i <= 2000; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		time_format_us(1768471200LL * AUPD_USEC + (int64_t)i * AUPD_USEC, tm, sizeof(tm));
+		if (i == 768) /* the third sample of the sweep (every 256 evaluations) */
+			pt_eval(rs, st, "{\"id\":\"wild\",\"time\":\"2036-01-01T00:00:00Z\","
+					"\"tenant\":\"b\",\"actor\":\"x\",\"action\":\"data.read\"}",
+				&v);
+		else
+			pt_eval(rs, st, pt_ev(id, tm, ""), &v);
+		verdict_clear(&v);
+	}
+	pt_eval(rs, st, pt_ev("last", "2026-01-15T11:00:00Z", ""), &v);
+	/* tenant t1's 1999 events and this one: nothing was swept */
+	ck_assert_str_eq(v.matched[0].message, "2000");
+	verdict_clear(&v);
+	policy_state_free(st);
+	ruleset_unref(rs);
+}
+END_TEST
+
 static Suite *
 eval_suite(void)
 {
@@ -576,6 +606,7 @@ eval_suite(void)
 	tcase_add_test(tc, retention_replay_and_restore);
 	tcase_add_test(tc, state_survives_reload);
 	tcase_add_test(tc, encoding);
+	tcase_add_test(tc, sweep_ignores_one_wild_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

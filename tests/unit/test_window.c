@@ -190,6 +190,23 @@ START_TEST(old_entries_are_dropped)
 }
 END_TEST
 
+START_TEST(later_than_the_slack)
+{
+	struct window *w = window_new(H, false);
+	size_t n;
+
+	for (int i = 0; i < 600; i++)
+		add(w, "g", T0 + (int64_t)i * 60 * AUPD_USEC, 1);
+	n = window_entries(w, NULL);
+	/* 10 hours late: the entries it would need are gone; it counts what is left */
+	ck_assert_double_eq(add(w, "g", T0 + 30 * 60 * AUPD_USEC, 1), 1);
+	ck_assert_uint_eq(window_entries(w, NULL), n + 1);
+	/* and in-order events go on exactly */
+	ck_assert_double_eq(add(w, "g", T0 + 600 * 60 * AUPD_USEC, 1), 60);
+	window_free(w);
+}
+END_TEST
+
 START_TEST(sweep_frees_idle_groups)
 {
 	struct window *w = window_new(H, false);
@@ -247,6 +264,7 @@ window_suite(void)
 	tcase_add_test(tc, random_out_of_order);
 	tcase_add_test(tc, random_fractional);
 	tcase_add_test(tc, old_entries_are_dropped);
+	tcase_add_test(tc, later_than_the_slack);
 	tcase_add_test(tc, sweep_frees_idle_groups);
 	tcase_add_test(tc, bytes_per_entry);
 	suite_add_tcase(s, tc);
