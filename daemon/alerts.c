@@ -231,15 +231,21 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 	bool update = false;
 	int rc;
 
+	/*
+	 * The cooldown spans `cooldown` on either side of the verdict that opened
+	 * an alert (by event time): verdicts inside it, late ones too, belong to
+	 * that alert; a burst outside every such span opens its own.
+	 */
 	if (prepare(tx->db,
-		    "SELECT id, cooldown_until FROM alerts WHERE escalation = ? AND group_key = ? "
-		    "ORDER BY opened_seq DESC LIMIT 1",
+		    "SELECT id FROM alerts WHERE escalation = ? AND group_key = ? "
+		    "AND cooldown_from <= ?3 AND cooldown_until > ?3 ORDER BY opened_seq DESC LIMIT 1",
 		    &st, err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, hit->escalation, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hit->group_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && t < sqlite3_column_int64(st, 1)) {
+	if (rc == SQLITE_ROW) {
 		snprintf(id, sizeof(id), "%s", sqlite3_column_text(st, 0));
 		update = true;
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -249,8 +255,9 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 
 	if (update) {
 		if (prepare(tx->db,
-			    "UPDATE alerts SET count = count + 1, last_seq = ?, "
-			    "last_time = max(last_time, ?), updated_at = ? WHERE id = ?",
+			    "UPDATE alerts SET count = count + 1, last_seq = max(last_seq, ?1), "
+			    "first_time = min(first_time, ?2), last_time = max(last_time, ?2), "
+			    "updated_at = ?3 WHERE id = ?4",
 			    &st, err) < 0)
 			return -1;
 		sqlite3_bind_int64(st, 1, seq);
@@ -274,8 +281,8 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 		if (prepare(tx->db,
 			    "INSERT INTO alerts (id, escalation, group_key, grp, tenant, level, state, "
 			    "notify, opened_seq, opened_at, updated_at, first_time, last_time, "
-			    "cooldown_until, count, seqs, last_seq) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, "
-			    "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			    "cooldown_until, count, seqs, last_seq, cooldown_from) VALUES (?, ?, ?, ?, ?, "
+			    "?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			    &st, err) < 0) {
 			free(seqs);
 			free(grp);
@@ -299,6 +306,7 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 		sqlite3_bind_int64(st, 14, (sqlite3_int64)hit->count);
 		sqlite3_bind_text(st, 15, seqs, -1, free);
 		sqlite3_bind_int64(st, 16, seq);
+		sqlite3_bind_int64(st, 17, t - hit->cooldown_us);
 	}
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);

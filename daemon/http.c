@@ -209,6 +209,8 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
 	struct http_req *req = cls;
 	char *k, *v;
 
+	if (!*key)
+		return MHD_YES; /* "?&a=1": an empty part names nothing */
 	if (req->n_query >= MAX_QUERY_ARGS) {
 		req->query_overflow = true;
 		return MHD_NO;

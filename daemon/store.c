@@ -86,6 +86,7 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL,"
 	"  first_time INTEGER NOT NULL,"
 	"  last_time INTEGER NOT NULL,"
+	"  cooldown_from INTEGER NOT NULL,"
 	"  cooldown_until INTEGER NOT NULL,"
 	"  count INTEGER NOT NULL,"
 	"  seqs TEXT NOT NULL,"

@@ -445,18 +445,24 @@ record_overdue(struct writer *w, struct ledger_head *h, const struct ruleset *rs
 	return rc;
 }
 
-static void
-maybe_checkpoint(struct writer *w, const struct ledger_head *h, bool timer,
-		 struct aupd_error *err, int *rc)
+/*
+ * Signs a checkpoint inside the batch's transaction whenever checkpoint.every
+ * records accumulated since the last one (`*cp_seq`), and, on a timer tick,
+ * when checkpoint.interval passed with records unsigned.
+ */
+static int
+checkpoint_due(struct writer *w, const struct ledger_head *h, int64_t *cp_seq, bool timer,
+	       struct aupd_error *err)
 {
-	int64_t mono = time_mono_us();
+	bool by_count = h->seq - *cp_seq >= (int64_t)w->cfg->checkpoint_every;
+	bool by_time = timer && time_mono_us() - w->last_cp_mono >= w->cfg->checkpoint_interval_us;
 
-	if (*rc < 0 || h->seq <= w->last_cp_seq || !w->key->priv)
-		return;
-	if (h->seq - w->last_cp_seq < (int64_t)w->cfg->checkpoint_every &&
-	    !(timer && mono - w->last_cp_mono >= w->cfg->checkpoint_interval_us))
-		return;
-	*rc = ledger_checkpoint(w->db, h, time_now(), w->key, err);
+	if (h->seq <= *cp_seq || !w->key->priv || !(by_count || by_time))
+		return 0;
+	if (ledger_checkpoint(w->db, h, time_now(), w->key, err) < 0)
+		return -1;
+	*cp_seq = h->seq;
+	return 0;
 }
 
 static void
@@ -481,6 +487,7 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 	struct aupd_error err = {0};
 	struct ledger_head h;
 	struct ruleset *rs = NULL, *before = w->rules;
+	int64_t cp_seq = w->last_cp_seq;
 	size_t events = 0;
 	int64_t first_seq;
 	int rc;
@@ -497,8 +504,11 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 			pthread_mutex_lock(&w->rules_mu);
 			rs = w->rules;
 			pthread_mutex_unlock(&w->rules_mu);
-			for (size_t i = 0; i < j->n_items && rc == 0; i++)
+			for (size_t i = 0; i < j->n_items && rc == 0; i++) {
 				rc = judge_one(w, &h, rs, &j->items[i], &err);
+				if (rc == 0)
+					rc = checkpoint_due(w, &h, &cp_seq, false, &err);
+			}
 			events += j->n_items;
 			break;
 		case JOB_RECORD:
@@ -546,7 +556,8 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 		pthread_mutex_unlock(&w->rules_mu);
 		rc = record_overdue(w, &h, rs, time_now(), &err);
 	}
-	maybe_checkpoint(w, &h, timer, &err, &rc);
+	if (rc == 0)
+		rc = checkpoint_due(w, &h, &cp_seq, timer, &err);
 	if (rc == 0)
 		rc = store_commit(w->db, &err);
 	if (rc < 0) {
@@ -575,11 +586,8 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 			atomic_fetch_add(&w->stats.batch_events_sum, (long long)events);
 			bucket(w, events);
 		}
-		if (h.seq > w->last_cp_seq && (h.seq - w->last_cp_seq >=
-						       (int64_t)w->cfg->checkpoint_every ||
-					       (timer && time_mono_us() - w->last_cp_mono >=
-							 w->cfg->checkpoint_interval_us))) {
-			w->last_cp_seq = h.seq;
+		if (cp_seq != w->last_cp_seq) {
+			w->last_cp_seq = cp_seq;
 			w->last_cp_mono = time_mono_us();
 		}
 	}
