@@ -96,6 +96,9 @@ check_defaults(const struct config *c)
 	ck_assert_uint_eq(c->connection_memory, 64u << 10);
 	ck_assert_uint_eq(c->queue_events, 100000);
 	ck_assert_uint_eq(c->http_threads, 2);
+	ck_assert_uint_eq(c->rate_per_token, 0); /* no limit */
+	ck_assert(!c->require_justification);
+	ck_assert_ptr_null(c->user);
 }
 
 START_TEST(empty_file_gives_defaults)
@@ -152,6 +155,8 @@ START_TEST(every_key_is_read)
 				   "  connection_memory: 128KiB\n"
 				   "  queue_events: 500\n"
 				   "  http_threads: 4\n"
+				   "  rate_per_token: 50\n"
+				   "  rate_burst: 200\n"
 				   "checkpoint:\n"
 				   "  every: 10\n"
 				   "  interval: 5m\n"
@@ -164,6 +169,9 @@ START_TEST(every_key_is_read)
 				   "  ops:\n"
 				   "    url: http://127.0.0.1:9000/hook\n"
 				   "    secret_file: /etc/aupd/ops.secret\n"
+				   "audit:\n"
+				   "  require_justification: true\n"
+				   "user: aupd\n"
 				   "log_level: debug\n");
 	const struct notifier_conf *n;
 
@@ -187,6 +195,10 @@ START_TEST(every_key_is_read)
 	ck_assert_uint_eq(c->connection_memory, 128 * 1024);
 	ck_assert_uint_eq(c->queue_events, 500);
 	ck_assert_uint_eq(c->http_threads, 4);
+	ck_assert_uint_eq(c->rate_per_token, 50);
+	ck_assert_uint_eq(c->rate_burst, 200);
+	ck_assert(c->require_justification);
+	ck_assert_str_eq(c->user, "aupd");
 	ck_assert_uint_eq(c->checkpoint_every, 10);
 	ck_assert_int_eq(c->checkpoint_interval_us, 300 * AUPD_USEC);
 	ck_assert_int_eq(c->log_level, LOG_LVL_DEBUG);
@@ -392,6 +404,10 @@ START_TEST(unknown_keys)
 		 "unknown checkpoint key 'intervall' (did you mean 'interval'?)");
 	load_err("notifiers:\n  hook:\n    url: https://h/x\n    secret_fil: /s\n", 4, 5,
 		 "unknown notifier key 'secret_fil' (did you mean 'secret_file'?)");
+	load_err("audit:\n  require_justificaton: true\n", 2, 3,
+		 "unknown audit key 'require_justificaton' (did you mean 'require_justification'?)");
+	load_err("limits:\n  rate_per_tokn: 5\n", 2, 3,
+		 "unknown limits key 'rate_per_tokn' (did you mean 'rate_per_token'?)");
 }
 END_TEST
 
@@ -442,6 +458,11 @@ START_TEST(wrong_types)
 	load_err("log_level: verbose\n", 1, 12,
 		 "log_level must be error, warning, notice, info or debug, not 'verbose'");
 	load_err("log_level: 7\n", 1, 12, "log_level must be error, warning, notice, info or debug");
+	load_err("audit: yes\n", 1, 8, "audit must be a mapping, not a boolean");
+	load_err("audit:\n  require_justification: maybe\n", 2, 26,
+		 "audit.require_justification must be true or false, not a string");
+	load_err("user: [aupd]\n", 1, 7, "user must be a string, not a list");
+	load_err("user: ''\n", 1, 7, "user must not be empty");
 	load_err("- listen\n- tls\n", 1, 1, "the configuration must be a mapping, not a list");
 	load_err("just a string\n", 1, 1, "the configuration must be a mapping, not a string");
 }
@@ -487,6 +508,8 @@ START_TEST(out_of_range_numbers)
 	load_err("limits:\n  max_connections: 0\n", 2, 20, "limits.max_connections must be between 1");
 	load_err("limits:\n  queue_events: 0\n", 2, 17, "limits.queue_events must be between 1");
 	load_err("checkpoint:\n  every: 0\n", 2, 10, "checkpoint.every must be between 1 and 100000000");
+	load_err("limits:\n  rate_burst: 0\n", 2, 15, "limits.rate_burst must be between 1");
+	load_err("limits:\n  rate_per_token: -1\n", 2, 19, "limits.rate_per_token must be between 0");
 }
 END_TEST
 
