@@ -316,6 +316,9 @@ int loader_duration(struct loader *ld, yaml_node_t *n, const char *what, int64_t
 yaml_node_t *loader_seq(struct loader *ld, yaml_node_t *n, const char *what);
 yaml_node_t *loader_map(struct loader *ld, yaml_node_t *n, const char *what);
 int loader_effect(struct loader *ld, yaml_node_t *n, enum effect *out);
+/* The index of the node's name in names[count]; -1 after a diagnostic (with a did-you-mean). */
+int loader_enum(struct loader *ld, yaml_node_t *n, const char *what, const char *const *names,
+		size_t count);
 /* by: [tenant], the default of limits and escalations. */
 void loader_default_by(struct loader *ld, struct path **by, size_t *n_by);
 /*
@@ -510,6 +513,8 @@ struct ruleset {
 	int64_t max_window;
 };
 
+/* rules_load_rule.c: one rule; false after diagnostics */
+bool load_rule(struct loader *ld, yaml_node_t *item, struct rule *r);
 /* rules_load_more.c */
 void load_escalations(struct loader *ld, yaml_node_t *seq);
 void load_exemptions(struct loader *ld, yaml_node_t *seq);
