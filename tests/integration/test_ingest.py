@@ -232,6 +232,29 @@ def test_invalid_utf8_and_non_finite():
         assert n_events(d) == 2
 
 
+def test_integers_beyond_64_bits_do_not_spoil_a_batch():
+    # RFC 8259 numbers have no size limit; attributes may hold any JSON, quantity any
+    # number >= 0.  Such an item is accepted or rejected on its own, never the whole body.
+    with started(config="checkpoint: {every: 10}\n") as d:
+        big = json.dumps(event("big-2"))[:-1] + ', "attributes": {"account": 123456789012345678901234567890}}'
+        body = "[" + json.dumps(event("big-1")) + ", " + big + ", " + json.dumps(event("big-3")) + "]"
+        r = d.post("/v1/events", body, token=d.ing, content_type="application/json")
+        assert r.status == 200, r
+        res = r.json()["results"]
+        check_verdict(res[0], "agency-a", "big-1")
+        if "type" in res[1]:
+            item_problem(res[1], 400, "/attributes/account")
+        else:
+            check_verdict(res[1], "agency-a", "big-2")
+        check_verdict(res[2], "agency-a", "big-3")
+        body = json.dumps(event("big-4"))[:-1] + ', "quantity": 10000000000000000000}'
+        r = d.post("/v1/events", body, token=d.ing, content_type="application/json")
+        if r.status == 400:
+            assert_problem(r, 400, None, "/quantity")
+        else:
+            check_verdict(results(r, 1, 0)[0], "agency-a", "big-4")
+
+
 # ---- single, array, NDJSON ----
 
 def test_single_event_accepted():
@@ -460,7 +483,13 @@ def test_403_roles():
         assert_problem(r, 403)
         r = d.post("/v1/events", event("role-2"), token=d.aud)
         assert_problem(r, 403)
+        # operators read (aupd token --help) but do not ingest
+        op = d.token("operator-1", "operator")
+        assert_problem(d.post("/v1/events", event("role-3"), token=op), 403)
+        r = d.get("/v1/events/agency-a/role-1", token=op)
+        assert r.status == 200 and r.json()["event"]["id"] == "role-1", r
         assert stored(d, "agency-a", "role-2") is None
+        assert stored(d, "agency-a", "role-3") is None
         assert n_events(d) == 1
 
 
