@@ -436,6 +436,18 @@ map_json(struct loader *ld, yaml_node_t *n, enum jmode mode, bool event)
 			for (size_t i = 0; i < AUPD_ARRAY_LEN(strs); i++)
 				if (!strcmp(key, strs[i]))
 					vm = J_STRING;
+			if (!strcmp(key, "quantity") && v->type == YAML_SCALAR_NODE) {
+				/* a number, even when quoted; anything else is left to validation */
+				const char *q = ynode_str(v);
+				char *end;
+				double d = strtod(q, &end);
+
+				if (*q && !*end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == '-' ||
+						    *q == '+')) {
+					json_object_set_new(obj, key, json_real(d));
+					continue;
+				}
+			}
 			if (!strcmp(key, "resource") && v->type == YAML_MAPPING_NODE) {
 				val = map_json(ld, v, J_STRING, false);
 				json_object_set_new(obj, key, val);
