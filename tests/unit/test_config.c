@@ -515,7 +515,8 @@ END_TEST
 
 START_TEST(bad_listen)
 {
-	load_err("listen: 8443\n", 1, 9, "listen must be host:port, e.g. 127.0.0.1:8443 or [::1]:8443 (got '8443')");
+	load_err("listen: 8443\n", 1, 9,
+		 "listen must be host:port, e.g. 127.0.0.1:8443 or [::1]:8443 (got '8443')");
 	load_err("listen: '::1:8443'\n", 1, 9, "listen must be host:port");
 	load_err("listen: '[::1]'\n", 1, 9, "listen must be host:port");
 	load_err("listen: host:99999\n", 1, 9,

@@ -512,13 +512,16 @@ bad_body(const char *body, size_t len, const char *pointer, const char *part)
 	body_items_free(items, n);
 }
 
-#define EV_HEAD "{\"id\":\"e1\",\"time\":\"2026-01-15T10:00:00Z\",\"tenant\":\"t\",\"action\":\"data.read\""
+#define EV_HEAD                                                                                    \
+	"{\"id\":\"e1\",\"time\":\"2026-01-15T10:00:00Z\",\"tenant\":\"t\",\"action\":\"data.read\""
 
 START_TEST(nul_in_strings)
 {
 	static const char b1[] = EV_HEAD ",\"actor\":\"a\\u0000b\"}";
-	static const char b2[] = EV_HEAD ",\"actor\":\"a\",\"attributes\":{\"x/y\":{\"k~\":\"v\\u0000\"}}}";
-	static const char b3[] = EV_HEAD ",\"actor\":\"a\",\"attributes\":{\"list\":[\"ok\",\"a\\u0000\"]}}";
+	static const char b2[] =
+		EV_HEAD ",\"actor\":\"a\",\"attributes\":{\"x/y\":{\"k~\":\"v\\u0000\"}}}";
+	static const char b3[] =
+		EV_HEAD ",\"actor\":\"a\",\"attributes\":{\"list\":[\"ok\",\"a\\u0000\"]}}";
 	static const char b4[] = EV_HEAD ",\"actor\":\"a\",\"resource\":{\"id\":\"\\u0000\"}}";
 	static const char b5[] = EV_HEAD ",\"actor\":\"a\",\"purpose\":\"p\\u0000\"}";
 

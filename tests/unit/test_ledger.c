@@ -735,6 +735,7 @@ END_TEST
 
 START_TEST(lv_by_hand)
 {
+	static const unsigned char no_sig[1];
 	unsigned char prev[32] = {0}, hashes[4][32], bad_hash[32];
 	struct ledger_verifier lv;
 	struct strbuf bodies[4];
@@ -797,11 +798,11 @@ START_TEST(lv_by_hand)
 	lv_free(&lv);
 	/* checkpoints out of order, or with a malformed hash */
 	lv_init(&lv, NULL);
-	ck_assert_int_eq(lv_add_checkpoint(&lv, 3, hashes[2], 32, T0, (const unsigned char *)"", 0, ""), 0);
-	ck_assert_int_eq(lv_add_checkpoint(&lv, 2, hashes[1], 32, T0, (const unsigned char *)"", 0, ""), -1);
+	ck_assert_int_eq(lv_add_checkpoint(&lv, 3, hashes[2], 32, T0, no_sig, 0, ""), 0);
+	ck_assert_int_eq(lv_add_checkpoint(&lv, 2, hashes[1], 32, T0, no_sig, 0, ""), -1);
 	lv_free(&lv);
 	lv_init(&lv, NULL);
-	ck_assert_int_eq(lv_add_checkpoint(&lv, 2, hashes[1], 16, T0, (const unsigned char *)"", 0, ""), -1);
+	ck_assert_int_eq(lv_add_checkpoint(&lv, 2, hashes[1], 16, T0, no_sig, 0, ""), -1);
 	ck_assert_int_eq(lv.bad_seq, 2);
 	lv_free(&lv);
 	for (int i = 0; i < 4; i++)
