@@ -202,6 +202,7 @@ message_render(const struct rule *r, struct evctx *c, const struct fire_info *fi
 	struct value v;
 
 	sb_init(&sb);
+	sb_grow(&sb, 120);
 	if (!r->message) {
 		if (r->description)
 			sb_adds(&sb, r->description);

@@ -366,8 +366,20 @@ path_get(const struct path *p, struct evctx *c, struct value *out)
 void
 number_format(double d, char *buf, size_t len)
 {
-	if (d == floor(d) && fabs(d) < 1e18) {
-		snprintf(buf, len, "%lld", (long long)d);
+	if (d == floor(d) && fabs(d) < 1e18 && len >= 21) {
+		/* integral: the common case in messages, without printf */
+		char tmp[24], *p = tmp + sizeof(tmp);
+		long long v = (long long)d;
+		unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+		*--p = '\0';
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (v < 0)
+			*--p = '-';
+		memcpy(buf, p, (size_t)(tmp + sizeof(tmp) - p));
 		return;
 	}
 	snprintf(buf, len, "%.15g", d);

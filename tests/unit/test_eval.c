@@ -240,12 +240,16 @@ START_TEST(messages)
 		"  - {id: m2, description: Described, when: {action: data.read}}\n"
 		"  - {id: m3, when: {action: data.read}}\n"
 		"  - id: m4\n"
-		"    reuse: {allowed: {}}\n");
+		"    reuse: {allowed: {}}\n"
+		"  - id: m5\n"
+		"    when: {action: data.read}\n"
+		"    message: \"{attributes.n}|{attributes.z}|{attributes.big}|{attributes.f}\"\n");
 	struct policy_state *st = policy_state_new();
 	struct verdict v;
 
 	pt_eval(rs, st,
-		pt_ev("1", T0, "\"tenant\":\"агентство\",\"attributes\":{\"case\":\"C-1\"},"
+		pt_ev("1", T0, "\"tenant\":\"агентство\",\"attributes\":{\"case\":\"C-1\","
+			       "\"n\":-3,\"z\":0,\"big\":1e20,\"f\":-0.25},"
 			       "\"resource\":{\"dataset\":\"visa\"},\"quantity\":2.5"),
 		&v);
 	ck_assert_str_eq(pt_match(&v, "m1")->message,
@@ -254,6 +258,7 @@ START_TEST(messages)
 	ck_assert_str_eq(pt_match(&v, "m3")->message, "rule m3 matched");
 	ck_assert_str_eq(pt_match(&v, "m4")->message,
 			 "visa-processing data used without a declared purpose");
+	ck_assert_str_eq(pt_match(&v, "m5")->message, "-3|0|1e+20|-0.25");
 	verdict_clear(&v);
 	policy_state_free(st);
 	ruleset_unref(rs);
