@@ -14,7 +14,7 @@
 #define REPLAY_MAX_LINE (8u << 20)
 #define BATCH_LINES 512
 #define INFLIGHT 8     /* batches read ahead of the judge */
-#define MAX_PARSERS 1
+#define MAX_PARSERS 2
 
 static const char replay_usage[] =
 	"usage: aupd replay --rules FILE|DIR [--rules ...] [--format ndjson]\n"
@@ -47,6 +47,7 @@ struct item {
 
 struct batch {
 	uint64_t seq;
+	int owner; /* the parser that fills it, and frees what it held */
 	size_t n;
 	bool live; /* items still hold events and errors */
 	struct item items[BATCH_LINES];
@@ -69,8 +70,13 @@ struct reader {
 	bool eof, read_error;
 	int read_errno;
 	struct batch *slots[INFLIGHT]; /* parsed batches by seq % INFLIGHT */
-	struct batch *pool[INFLIGHT];
-	size_t n_pool;
+	struct batch *pool[MAX_PARSERS + 1][INFLIGHT]; /* free batches, by owner */
+	size_t n_pool[MAX_PARSERS + 1];
+};
+
+struct parser {
+	struct reader *r;
+	int id;
 };
 
 static char *
@@ -168,17 +174,27 @@ parse_batch(const char *name, struct batch *b)
 }
 
 static struct batch *
-batch_get(struct reader *r)
+batch_get(struct reader *r, int owner)
 {
-	if (r->n_pool)
-		return r->pool[--r->n_pool];
-	return xcalloc(1, sizeof(struct batch));
+	struct batch *b;
+
+	if (r->n_pool[owner])
+		return r->pool[owner][--r->n_pool[owner]];
+	b = xcalloc(1, sizeof(*b));
+	b->owner = owner;
+	return b;
+}
+
+static void
+batch_put(struct reader *r, struct batch *b)
+{
+	r->pool[b->owner][r->n_pool[b->owner]++] = b;
 }
 
 /*
- * Frees what a judged batch still holds.  Parser threads do it before
- * refilling the batch, so that memory goes back to the allocator arena
- * (and thread) that handed it out.
+ * Frees what a judged batch still holds.  Its parser does it before
+ * refilling it, so that memory goes back to the thread (and allocator
+ * arena) that allocated it.
  */
 static void
 batch_clear(struct batch *b)
@@ -197,7 +213,8 @@ batch_clear(struct batch *b)
 static void *
 parser_main(void *arg)
 {
-	struct reader *r = arg;
+	struct parser *p = arg;
+	struct reader *r = p->r;
 
 	for (;;) {
 		struct batch *b;
@@ -210,7 +227,7 @@ parser_main(void *arg)
 			pthread_mutex_unlock(&r->mu);
 			return NULL;
 		}
-		b = batch_get(r);
+		b = batch_get(r, p->id);
 		r->inflight++;
 		pthread_mutex_unlock(&r->mu);
 		batch_clear(b);
@@ -458,17 +475,19 @@ parser_count(void)
 		return (int)v;
 	if (n < 2)
 		return 0;
-	return n - 1 < MAX_PARSERS ? (int)n - 1 : MAX_PARSERS;
+	/* the judging thread needs a fraction of a core: parsers may take them all */
+	return n < MAX_PARSERS ? (int)n : MAX_PARSERS;
 }
 
 static int
 replay_stream(struct judge *j, struct reader *r)
 {
 	pthread_t threads[MAX_PARSERS];
+	struct parser parsers[MAX_PARSERS];
 	int n_threads = parser_count(), started = 0, rc = 0;
 
 	if (n_threads == 0) {
-		struct batch *b = batch_get(r);
+		struct batch *b = batch_get(r, 0);
 
 		while (!r->eof && rc == 0) {
 			batch_clear(b);
@@ -476,13 +495,15 @@ replay_stream(struct judge *j, struct reader *r)
 			parse_batch(r->name, b);
 			rc = judge_batch(j, b);
 		}
-		r->pool[r->n_pool++] = b;
+		batch_put(r, b);
 		return rc;
 	}
 	json_object_seed(0); /* before threads: jansson seeds its hash tables once */
-	for (int i = 0; i < n_threads; i++)
-		if (pthread_create(&threads[i], NULL, parser_main, r) == 0)
+	for (int i = 0; i < n_threads; i++) {
+		parsers[started] = (struct parser){r, started};
+		if (pthread_create(&threads[started], NULL, parser_main, &parsers[started]) == 0)
 			started++;
+	}
 	if (started == 0) {
 		cli_error("replay: cannot start a thread");
 		return -1;
@@ -506,7 +527,7 @@ replay_stream(struct judge *j, struct reader *r)
 			rc = judge_batch(j, b);
 
 		pthread_mutex_lock(&r->mu);
-		r->pool[r->n_pool++] = b;
+		batch_put(r, b);
 		r->inflight--;
 		pthread_cond_broadcast(&r->space);
 		pthread_mutex_unlock(&r->mu);
@@ -612,10 +633,12 @@ cmd_replay(int argc, char **argv)
 		rc = 1;
 	if (r.in != stdin)
 		fclose(r.in);
-	for (size_t i = 0; i < r.n_pool; i++) {
-		batch_clear(r.pool[i]);
-		free(r.pool[i]->text);
-		free(r.pool[i]);
+	for (size_t k = 0; k <= MAX_PARSERS; k++) {
+		for (size_t i = 0; i < r.n_pool[k]; i++) {
+			batch_clear(r.pool[k][i]);
+			free(r.pool[k][i]->text);
+			free(r.pool[k][i]);
+		}
 	}
 	free(r.line);
 	pthread_cond_destroy(&r.space);
