@@ -159,14 +159,16 @@ cmd_rules(int argc, char **argv)
 			free(paths);
 			return 1;
 		}
-		names = calloc(cfg->n_notifiers + 1, sizeof(*names));
-		for (size_t i = 0; names && i < cfg->n_notifiers; i++)
+		names = xcalloc(cfg->n_notifiers + 1, sizeof(*names));
+		for (size_t i = 0; i < cfg->n_notifiers; i++)
 			names[i] = cfg->notifiers[i].name;
 		opts.notifiers = names;
 		opts.n_notifiers = cfg->n_notifiers;
-		if (n_paths == 0)
+		if (n_paths == 0) {
+			paths = xrealloc(paths, (cfg->n_rules + 1) * sizeof(*paths));
 			for (size_t i = 0; i < cfg->n_rules; i++)
 				paths[n_paths++] = cfg->rules[i];
+		}
 	}
 	if (n_paths == 0) {
 		cli_error("rules %s: name at least one rule file or directory", sub);

@@ -331,6 +331,16 @@ START_TEST(rules_check)
 	ck_assert_int_eq(run("rules check --config aupd.yaml a.yaml", &out, &err), 1);
 	ck_assert(strstr(err, "unknown notifier 'compliance'"));
 	free(out), free(err);
+	/* without FILE|DIR, the configuration's rules: (more paths than arguments) */
+	tu_write(tu_path(dir, "aupd2.yaml"), "rules: [a.yaml, b.yaml, a2.yaml, b2.yaml]\n"
+					     "notifiers:\n  compliance:\n    url: https://h.example/x\n"
+					     "    secret_file: s\n");
+	tu_write(tu_path(dir, "a2.yaml"), "rules:\n  - id: r5\n");
+	tu_write(tu_path(dir, "b2.yaml"), "rules:\n  - id: r6\n");
+	ck_assert_int_eq(run("rules check -c aupd2.yaml", &out, &err), 0);
+	ck_assert_msg(strncmp(out, "OK: 4 rules, 1 escalation, 1 exemption in 4 files", 48) == 0,
+		      "%s", out);
+	free(out), free(err);
 	ck_assert_int_eq(run("rules check", &out, &err), 2);
 	free(out), free(err);
 	ck_assert_int_eq(run("rules check --bogus a.yaml", &out, &err), 2);
