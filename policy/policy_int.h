@@ -460,6 +460,9 @@ struct test_expect {
 	bool has_rules;
 	const char **rules;
 	size_t n_rules;
+	bool has_alerts; /* escalations whose threshold this verdict meets */
+	const char **alerts;
+	size_t n_alerts;
 };
 
 struct rule_test {

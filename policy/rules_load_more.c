@@ -9,7 +9,7 @@ static const char *const escalation_keys[] = {"id",    "description", "when",  "
 static const char *const threshold_keys[] = {"count", "by", "window"};
 static const char *const exemption_keys[] = {"id", "rules", "when", "expires", "reason"};
 static const char *const test_keys[] = {"name", "events", "expect", "default_effect"};
-static const char *const expect_keys[] = {"id", "tenant", "verdict", "rules"};
+static const char *const expect_keys[] = {"id", "tenant", "verdict", "rules", "alerts"};
 static const char *const level_names[] = {"notice", "warning", "critical", "suspend"};
 
 static size_t
@@ -380,6 +380,30 @@ load_exemptions(struct loader *ld, yaml_node_t *seq)
 
 /* ---- tests ---- */
 
+/* An escalation id that must name a loaded escalation; NULL after a diagnostic. */
+static const char *
+escalation_ref(struct loader *ld, yaml_node_t *n)
+{
+	const char *s = loader_str(ld, n, "an escalation id"), *best;
+	const char **ids;
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < ld->rs->n_escs; i++)
+		if (!strcmp(ld->rs->escs[i].id, s))
+			return ld->rs->escs[i].id;
+	ids = xcalloc(ld->rs->n_escs + 1, sizeof(*ids));
+	for (size_t i = 0; i < ld->rs->n_escs; i++)
+		ids[i] = ld->rs->escs[i].id;
+	best = suggest_word(s, ids, ld->rs->n_escs);
+	if (best)
+		ydiag(ld->dl, ld->yd, n, "unknown escalation '%s' (did you mean '%s'?)", s, best);
+	else
+		ydiag(ld->dl, ld->yd, n, "unknown escalation '%s'", s);
+	free(ids);
+	return NULL;
+}
+
 enum jmode {
 	J_NATURAL, /* YAML typing: null, booleans, numbers, strings */
 	J_STRING,  /* scalars become strings whatever they look like */
@@ -553,8 +577,24 @@ load_expect(struct loader *ld, yaml_node_t *item, struct rule_test *t, struct te
 			}
 		}
 	}
-	if (!x->has_verdict && !x->has_rules) {
-		ydiag(ld->dl, ld->yd, item, "an expect entry needs verdict, rules, or both");
+	if ((n = ymap_get(ld->yd, item, "alerts", NULL))) {
+		x->has_alerts = true;
+		if (!loader_seq(ld, n, "alerts")) {
+			ok = false;
+		} else {
+			x->alerts = arena_alloc(&ld->rs->arena, (seq_len(n) + 1) * sizeof(*x->alerts));
+			YSEQ_FOREACH(ld->yd, n, it) {
+				const char *e = escalation_ref(ld, ydoc_node(ld->yd, *it));
+
+				if (e)
+					x->alerts[x->n_alerts++] = e;
+				else
+					ok = false;
+			}
+		}
+	}
+	if (!x->has_verdict && !x->has_rules && !x->has_alerts) {
+		ydiag(ld->dl, ld->yd, item, "an expect entry needs verdict, rules or alerts");
 		ok = false;
 	}
 	return ok;

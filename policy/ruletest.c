@@ -18,6 +18,8 @@ struct outcome {
 	enum effect verdict;
 	const char **rules; /* enforcing, unexempted rules that fired */
 	size_t n_rules;
+	const char **alerts; /* escalations whose threshold the verdict met */
+	size_t n_alerts;
 };
 
 static int
@@ -77,7 +79,9 @@ static void
 judge(const struct ruleset *rs, struct policy_state *st, const struct rule_test *t,
       struct outcome *out, size_t k, struct event *ev)
 {
+	struct escalation_hit *hits;
 	struct verdict v;
+	size_t n;
 
 	/* a resent event (same tenant and id) is not judged again */
 	for (size_t j = 0; j < k; j++) {
@@ -86,6 +90,9 @@ judge(const struct ruleset *rs, struct policy_state *st, const struct rule_test 
 			out[k] = out[j];
 			out[k].rules = xcalloc(out[j].n_rules + 1, sizeof(*out[k].rules));
 			memcpy(out[k].rules, out[j].rules, out[j].n_rules * sizeof(*out[k].rules));
+			/* a resend is not recorded again: it counts toward no escalation */
+			out[k].alerts = xcalloc(1, sizeof(*out[k].alerts));
+			out[k].n_alerts = 0;
 			return;
 		}
 	}
@@ -96,6 +103,13 @@ judge(const struct ruleset *rs, struct policy_state *st, const struct rule_test 
 	for (size_t i = 0; i < v.n_matched; i++)
 		if (!v.matched[i].shadow && !v.matched[i].exempted)
 			out[k].rules[out[k].n_rules++] = v.matched[i].rule;
+	n = policy_escalate(rs, st, ev, NULL, &v, (int64_t)k + 1, ev->time, 0, &hits);
+	out[k].alerts = xcalloc(n + 1, sizeof(*out[k].alerts));
+	for (size_t i = 0; i < n; i++) {
+		out[k].alerts[out[k].n_alerts++] = hits[i].escalation;
+		escalation_hit_clear(&hits[i]);
+	}
+	free(hits);
 	verdict_clear(&v);
 }
 
@@ -128,7 +142,7 @@ ruleset_test_run(const struct ruleset *rs, size_t i, struct strbuf *report)
 	for (size_t x = 0; x < t->n_expect; x++) {
 		const struct test_expect *e = &t->expect[x];
 		const struct outcome *o = NULL;
-		bool verdict_ok, rules_ok;
+		bool verdict_ok, rules_ok, alerts_ok;
 
 		for (size_t k = 0; k < t->n_events && !o; k++)
 			if (out[k].judged && !strcmp(out[k].id, e->id) &&
@@ -138,7 +152,9 @@ ruleset_test_run(const struct ruleset *rs, size_t i, struct strbuf *report)
 			continue; /* the event was invalid, already reported */
 		verdict_ok = !e->has_verdict || e->verdict == o->verdict;
 		rules_ok = !e->has_rules || same_rules(e->rules, e->n_rules, o->rules, o->n_rules);
-		if (verdict_ok && rules_ok)
+		alerts_ok = !e->has_alerts ||
+			    same_rules(e->alerts, e->n_alerts, o->alerts, o->n_alerts);
+		if (verdict_ok && rules_ok && alerts_ok)
 			continue;
 		ok = false;
 		sb_addf(report, "%s:%d: test '%s': event %s: expected", t->file, t->line, t->name,
@@ -149,12 +165,21 @@ ruleset_test_run(const struct ruleset *rs, size_t i, struct strbuf *report)
 			sb_adds(report, e->has_verdict ? ", rules " : " rules ");
 			rules_text(report, e->rules, e->n_rules);
 		}
+		if (e->has_alerts) {
+			sb_adds(report, e->has_verdict || e->has_rules ? ", alerts " : " alerts ");
+			rules_text(report, e->alerts, e->n_alerts);
+		}
 		sb_addf(report, "; got verdict %s, rules ", effect_name(o->verdict));
 		rules_text(report, o->rules, o->n_rules);
+		if (e->has_alerts) {
+			sb_adds(report, ", alerts ");
+			rules_text(report, o->alerts, o->n_alerts);
+		}
 		sb_addc(report, '\n');
 	}
 	for (size_t k = 0; k < t->n_events; k++) {
 		free(out[k].rules);
+		free(out[k].alerts);
 		event_clear(&evs[k]);
 	}
 	free(out);

@@ -215,7 +215,11 @@ START_TEST(escalations_exemptions_tests)
 	expect_error("tests:\n  - name: t\n    events: [{id: a}]\n    expect: [{id: b, verdict: deny}]\n",
 		     4, 14, "expect names event 'b'");
 	expect_error("tests:\n  - name: t\n    events: [{id: a}]\n    expect: [{id: a}]\n", 4, 14,
-		     "needs verdict, rules, or both");
+		     "needs verdict, rules or alerts");
+	expect_error("escalations:\n  - {id: esc, threshold: {count: 1, window: 1h}, level: notice}\n"
+		     "tests:\n  - name: t\n    events: [{id: a}]\n"
+		     "    expect: [{id: a, alerts: [ecs]}]\n",
+		     6, 31, "unknown escalation 'ecs'");
 	expect_error("tests:\n  - name: t\n    events: [{id: a}]\n"
 		     "    expect: [{id: a, rules: [nope]}]\n",
 		     4, 30, "unknown rule 'nope'");
