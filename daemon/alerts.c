@@ -234,11 +234,13 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 	/*
 	 * The cooldown spans `cooldown` on either side of the verdict that opened
 	 * an alert (by event time): verdicts inside it, late ones too, belong to
-	 * that alert; a burst outside every such span opens its own.
+	 * that alert; a burst outside every such span opens its own.  Resolving
+	 * an alert ends its cooldown: what comes after is a new alert.
 	 */
 	if (prepare(tx->db,
 		    "SELECT id FROM alerts WHERE escalation = ? AND group_key = ? "
-		    "AND cooldown_from <= ?3 AND cooldown_until > ?3 ORDER BY opened_seq DESC LIMIT 1",
+		    "AND cooldown_from <= ?3 AND cooldown_until > ?3 AND state != 'resolved' "
+		    "ORDER BY opened_seq DESC LIMIT 1",
 		    &st, err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, hit->escalation, -1, SQLITE_STATIC);

@@ -243,6 +243,14 @@ api_get_audit_log(struct http_req *req)
 	if (!ls->db || store_exec(ls->db, "BEGIN", &err) < 0 ||
 	    ledger_head_read(ls->db, &h, &err) < 0)
 		goto err_db;
+	if (from > h.seq + 1) {
+		log_stream_free(ls);
+		http_problem(req, 400, "bad-query", NULL,
+			     "from (%lld) is past the last record (%lld); from = %lld gives the "
+			     "empty tail to poll",
+			     (long long)from, (long long)h.seq, (long long)(h.seq + 1));
+		return;
+	}
 	if (to > h.seq)
 		to = h.seq;
 	if (from > 1) {

@@ -159,7 +159,8 @@ static const char *const verdict_columns[] = {
 static void
 csv_row(struct strbuf *sb, json_t *item)
 {
-	json_t *ev = json_object_get(item, "event"), *res = json_object_get(ev, "resource");
+	json_t *ev = json_object_get(item, "event");
+	json_t *res = json_object_get(ev ? ev : item, "resource");
 	json_t *m;
 	struct strbuf rules;
 	size_t i;
@@ -182,7 +183,8 @@ csv_row(struct strbuf *sb, json_t *item)
 	csv_field(sb, json_string_value(json_object_get(item, "decided_at")), false);
 	csv_field(sb, json_string_value(json_object_get(item, "tenant")), false);
 	csv_field(sb, json_string_value(json_object_get(item, "id")), false);
-	csv_field(sb, json_string_value(json_object_get(ev, "time")), false);
+	csv_field(sb, json_string_value(json_object_get(ev ? ev : item, ev ? "time" : "deadline")),
+		  false);
 	csv_field(sb, json_string_value(json_object_get(ev, "actor")), false);
 	csv_field(sb, json_string_value(json_object_get(ev, "action")), false);
 	csv_field(sb, json_string_value(json_object_get(ev, "purpose")), false);
@@ -276,10 +278,12 @@ api_get_verdicts(struct http_req *req)
 		body = json_loadb(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), 0,
 				  NULL);
 		item = json_object_get(body, "verdict");
-		if (item) {
+		if (item)
 			json_object_set(item, "event", json_object_get(body, "event"));
+		else
+			item = json_object_get(body, "overdue"); /* a retention-overdue record */
+		if (item)
 			json_array_append(items, item);
-		}
 		json_decref(body);
 		last = sqlite3_column_int64(st, 0);
 		n++;

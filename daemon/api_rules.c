@@ -74,6 +74,13 @@ api_post_rules_reload(struct http_req *req)
 	struct ruleset *rs;
 	const char *why;
 
+	if (http_principal(req)->tenant_bound) {
+		http_problem(req, 403, "forbidden-tenant", NULL,
+			     "token '%s' is bound to tenant '%s'; the rules apply to every tenant, so "
+			     "only a token bound to none may reload them",
+			     http_principal(req)->name, http_principal(req)->tenant);
+		return;
+	}
 	pthread_mutex_lock(&app->reload_mu);
 	rs = app_load_rules(app, &dl);
 	pthread_mutex_unlock(&app->reload_mu);

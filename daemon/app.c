@@ -411,8 +411,8 @@ app_shutdown(struct app *app)
 	notifier_stop(app->notifier);
 	writer_stop(app->writer);
 	http_stop(app->http);
-	writer_free(app->writer);
 	store_pool_free(app->pool);
+	writer_free(app->writer);
 	ratelimit_free(app->ratelimit);
 	tls_material_free(&app->tls);
 	ledger_key_free(&app->key);

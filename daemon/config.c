@@ -324,7 +324,7 @@ load_limits(struct loader *ld, yaml_node_t *map)
 	if ((v = ymap_get(&ld->yd, map, "rate_per_token", NULL)))
 		set_u32(ld, v, "limits.rate_per_token", 0, 10000000, &c->rate_per_token);
 	if ((v = ymap_get(&ld->yd, map, "rate_burst", NULL)))
-		set_u32(ld, v, "limits.rate_burst", 1, 10000000, &c->rate_burst);
+		set_u32(ld, v, "limits.rate_burst", 0, 10000000, &c->rate_burst);
 }
 
 static void

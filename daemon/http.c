@@ -57,6 +57,7 @@ struct http_req {
 	bool query_overflow;
 	struct strbuf body;
 	bool body_too_big;
+	uint64_t discarded;
 	bool expects_body;
 	struct principal who;
 	int status;
@@ -714,21 +715,24 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (req->expects_body && !req->body_too_big) {
+		if (req->body_too_big) {
+			/*
+			 * libmicrohttpd sends no answer before the body has arrived:
+			 * drop it and answer 413 at its end, or close the connection
+			 * when a client keeps sending far past the limit.
+			 */
+			req->discarded += *upload_size;
+			*upload_size = 0;
+			return req->discarded > 4 * srv->cfg->max_body ? MHD_NO : MHD_YES;
+		}
+		if (req->expects_body) {
 			if (req->body.len + *upload_size > srv->cfg->max_body) {
 				req->body_too_big = true;
+				req->discarded = req->body.len + *upload_size;
 				sb_free(&req->body);
-				http_problem(req, 413, "too-large", NULL,
-					     "the body is larger than limits.max_body (%llu bytes)",
-					     (unsigned long long)srv->cfg->max_body);
-				*upload_size = 0;
-				req->gated = true;
-				if (srv->hooks.before_send)
-					srv->hooks.before_send(srv->hooks.ctx, req, false);
-				queue(req);
-				return MHD_YES;
+			} else {
+				sb_add(&req->body, upload_data, *upload_size);
 			}
-			sb_add(&req->body, upload_data, *upload_size);
 		}
 		*upload_size = 0;
 		return MHD_YES;
@@ -739,6 +743,11 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *m
 		req->susp = SUSP_NONE;
 		pthread_mutex_unlock(&srv->suspend_mu);
 		req->on_resume(req);
+	} else if (req->body_too_big) {
+		pthread_mutex_unlock(&srv->suspend_mu);
+		http_problem(req, 413, "too-large", NULL,
+			     "the body is larger than limits.max_body (%llu bytes)",
+			     (unsigned long long)srv->cfg->max_body);
 	} else {
 		pthread_mutex_unlock(&srv->suspend_mu);
 		req->route->handler(req);

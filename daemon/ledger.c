@@ -398,7 +398,10 @@ lv_record(struct ledger_verifier *lv, int64_t seq, const char *kind, const char 
 	ledger_body_begin(&lv->scratch, seq, kind ? kind : "", t, tenant);
 	if (len < lv->scratch.len || memcmp(body, lv->scratch.buf, lv->scratch.len) != 0 ||
 	    (len > lv->scratch.len && ((const char *)body)[lv->scratch.len] != ',' &&
-	     ((const char *)body)[lv->scratch.len] != '}'))
+	     ((const char *)body)[lv->scratch.len] != '}') ||
+	    /* a tenant in the bytes but none in the column */
+	    (!tenant && len >= lv->scratch.len + 10 &&
+	     !memcmp((const char *)body + lv->scratch.len, ",\"tenant\":", 10)))
 		return lv_bad(lv, seq,
 			      "record %lld: its stored seq, kind, tenant or time differ from the "
 			      "hashed bytes",

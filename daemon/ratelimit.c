@@ -5,10 +5,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define SLOTS 1024 /* buckets are found by token id; collisions share a bucket */
-
+/* An open-addressing table of buckets keyed by token id; it doubles when half full. */
 struct bucket {
-	int64_t token_id;
+	int64_t token_id; /* 0: empty slot (token ids start at 1) */
 	double tokens;
 	int64_t last_us;
 };
@@ -17,7 +16,8 @@ struct ratelimit {
 	pthread_mutex_t mu;
 	double rate;
 	double burst;
-	struct bucket slots[SLOTS];
+	struct bucket *slots;
+	size_t cap, used;
 };
 
 struct ratelimit *
@@ -31,8 +31,8 @@ ratelimit_new(uint32_t rate, uint32_t burst)
 	pthread_mutex_init(&rl->mu, NULL);
 	rl->rate = rate;
 	rl->burst = burst ? burst : rate;
-	for (size_t i = 0; i < SLOTS; i++)
-		rl->slots[i].token_id = -1;
+	rl->cap = 64;
+	rl->slots = xcalloc(rl->cap, sizeof(*rl->slots));
 	return rl;
 }
 
@@ -42,7 +42,32 @@ ratelimit_free(struct ratelimit *rl)
 	if (!rl)
 		return;
 	pthread_mutex_destroy(&rl->mu);
+	free(rl->slots);
 	free(rl);
+}
+
+static struct bucket *
+find(struct bucket *slots, size_t cap, int64_t id)
+{
+	size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+
+	while (slots[i].token_id && slots[i].token_id != id)
+		i = (i + 1) & (cap - 1);
+	return &slots[i];
+}
+
+static void
+grow(struct ratelimit *rl)
+{
+	size_t cap = rl->cap * 2;
+	struct bucket *slots = xcalloc(cap, sizeof(*slots));
+
+	for (size_t i = 0; i < rl->cap; i++)
+		if (rl->slots[i].token_id)
+			*find(slots, cap, rl->slots[i].token_id) = rl->slots[i];
+	free(rl->slots);
+	rl->slots = slots;
+	rl->cap = cap;
 }
 
 bool
@@ -55,11 +80,16 @@ ratelimit_take(struct ratelimit *rl, int64_t token_id, int *retry_after_s)
 	if (!rl)
 		return true;
 	pthread_mutex_lock(&rl->mu);
-	b = &rl->slots[(uint64_t)token_id % SLOTS];
-	if (b->token_id != token_id) {
+	b = find(rl->slots, rl->cap, token_id);
+	if (!b->token_id) {
+		if (2 * (rl->used + 1) > rl->cap) {
+			grow(rl);
+			b = find(rl->slots, rl->cap, token_id);
+		}
 		b->token_id = token_id;
 		b->tokens = rl->burst;
 		b->last_us = now;
+		rl->used++;
 	}
 	b->tokens += (double)(now - b->last_us) / 1e6 * rl->rate;
 	if (b->tokens > rl->burst)

@@ -290,8 +290,10 @@ static int
 precheck(const char *path, struct aupd_error *err)
 {
 	unsigned char h[100];
-	struct stat st;
+	struct stat st, wst;
 	uint64_t page, pages;
+	bool has_wal;
+	char *wal;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -313,7 +315,16 @@ precheck(const char *path, struct aupd_error *err)
 	if (page == 1)
 		page = 65536;
 	pages = be32(h + 28);
-	if (pages && be32(h + 24) == be32(h + 92) && (uint64_t)st.st_size < pages * page) {
+	/*
+	 * With a WAL beside it, a checkpoint cut short by a crash may have written
+	 * the new header before the pages it counts: the WAL still holds them, and
+	 * SQLite's recovery finishes the job.  Only a file without one is judged.
+	 */
+	wal = xasprintf("%s-wal", path);
+	has_wal = stat(wal, &wst) == 0 && wst.st_size > 0;
+	free(wal);
+	if (!has_wal && pages && be32(h + 24) == be32(h + 92) &&
+	    (uint64_t)st.st_size < pages * page) {
 		aupd_error_set(err,
 			       "%s is truncated: %lld bytes, where its header says %llu; the file "
 			       "was left as it is; see docs/operations.md (recovery)",
@@ -321,6 +332,21 @@ precheck(const char *path, struct aupd_error *err)
 		return -1;
 	}
 	return 0;
+}
+
+/* No WAL beside the file, and its directory cannot be written to. */
+static bool
+read_only_media(const char *path)
+{
+	char *wal = xasprintf("%s-wal", path), *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	bool ro;
+
+	if (slash)
+		*slash = '\0';
+	ro = access(wal, F_OK) < 0 && access(slash ? dir : ".", W_OK) < 0;
+	free(wal);
+	free(dir);
+	return ro;
 }
 
 struct dbconn *
@@ -339,7 +365,13 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 		}
 	} else {
 		oflags |= SQLITE_OPEN_READWRITE;
-		if (precheck(path, err) < 0)
+		/*
+		 * Only the process's first connection may open() the file itself:
+		 * closing any descriptor of a file drops every POSIX lock this
+		 * process holds on it, SQLite's included (and another process could
+		 * then take the WAL for abandoned and delete it).
+		 */
+		if ((flags & STORE_CREATE) && precheck(path, err) < 0)
 			goto err_free;
 		if (flags & STORE_CREATE) {
 			/* create it ourselves so it is 0600 from the first byte */
@@ -352,7 +384,21 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 			close(fd);
 		}
 	}
-	if (sqlite3_open_v2(path, &c->db, oflags, NULL) != SQLITE_OK) {
+	if (c->readonly && read_only_media(path)) {
+		/*
+		 * A read-only copy (a mounted backup, a snapshot) without a WAL:
+		 * SQLite could not create its shared-memory file beside it, and
+		 * nothing can change the file, so it is opened as immutable.
+		 */
+		char *uri = xasprintf("file:%s?immutable=1", path);
+		int rc = sqlite3_open_v2(uri, &c->db, oflags | SQLITE_OPEN_URI, NULL);
+
+		free(uri);
+		if (rc != SQLITE_OK) {
+			store_fail(c, err, "cannot open the database");
+			goto err_free;
+		}
+	} else if (sqlite3_open_v2(path, &c->db, oflags, NULL) != SQLITE_OK) {
 		store_fail(c, err, "cannot open the database");
 		goto err_free;
 	}

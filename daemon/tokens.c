@@ -76,18 +76,15 @@ token_create(struct dbconn *c, const char *name, enum role role, const char *ten
 		aupd_error_set(err, "the OpenSSL random generator failed");
 		return -1;
 	}
-	memcpy(secret, "aupd_", 5);
+	unsigned char b64[48]; /* 44 characters and a NUL */
+
 	/* base64url without padding: 32 bytes -> 43 characters */
-	EVP_EncodeBlock((unsigned char *)secret + 5, raw, sizeof(raw));
-	for (char *p = secret + 5; *p; p++) {
-		if (*p == '+')
-			*p = '-';
-		else if (*p == '/')
-			*p = '_';
-		else if (*p == '=')
-			*p = '\0';
-	}
+	EVP_EncodeBlock(b64, raw, sizeof(raw));
+	memcpy(secret, "aupd_", 5);
+	for (int i = 0; i < 43; i++)
+		secret[5 + i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
 	secret[TOKEN_SECRET_LEN] = '\0';
+	OPENSSL_cleanse(b64, sizeof(b64));
 	OPENSSL_cleanse(raw, sizeof(raw));
 	SHA256((const unsigned char *)secret, TOKEN_SECRET_LEN, md);
 

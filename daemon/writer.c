@@ -45,6 +45,7 @@ struct writer {
 	struct strbuf body, doc, scratch;
 
 	struct writer_stats stats;
+	long long pending_verdicts[3]; /* overdue verdicts of the batch, counted on commit */
 };
 
 void
@@ -401,6 +402,29 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	return rc;
 }
 
+/*
+ * A retention-overdue record is a verdict too: indexed like one, so auditors
+ * find it with the others (action "retention.overdue", no event id or actor;
+ * key 0 is never an event's, whose keys are hashes).
+ */
+static int
+index_overdue(struct writer *w, const struct obligation *o, const struct verdict *v, int64_t seq,
+	      struct aupd_error *err)
+{
+	struct event ev = {
+		.id = "",
+		.tenant = o->tenant,
+		.actor = "",
+		.action = "retention.overdue",
+		.time = o->deadline,
+	};
+	int rc = index_verdict(w, &ev, v, seq, 0, err);
+
+	if (rc == 0)
+		w->pending_verdicts[v->verdict]++;
+	return rc;
+}
+
 /* Records retention-overdue verdicts for obligations whose deadline passed. */
 static int
 record_overdue(struct writer *w, struct ledger_head *h, const struct ruleset *rs, aupd_time now,
@@ -433,6 +457,8 @@ record_overdue(struct writer *w, struct ledger_head *h, const struct ruleset *rs
 		} else if (rc == 0) {
 			rc = -1;
 		}
+		if (rc == 0)
+			rc = index_overdue(w, o, &v, h->seq, err);
 		if (rc == 0)
 			rc = escalate(w, h, rs, NULL, o, &v, h->seq, o->deadline, err);
 		if (rc == 0)
@@ -489,6 +515,8 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 	struct ruleset *rs = NULL, *before = w->rules;
 	int64_t cp_seq = w->last_cp_seq;
 	size_t events = 0;
+
+	memset(w->pending_verdicts, 0, sizeof(w->pending_verdicts));
 	int64_t first_seq;
 	int rc;
 
@@ -580,6 +608,8 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 		w->next_probe_mono = time_mono_us() + PROBE_INTERVAL_US;
 	} else {
 		atomic_fetch_add(&w->stats.commits, 1);
+		for (int e = 0; e < 3; e++)
+			atomic_fetch_add(&w->stats.verdicts[e], w->pending_verdicts[e]);
 		atomic_fetch_add(&w->stats.records, h.seq - first_seq);
 		atomic_store(&w->stats.head_seq, h.seq);
 		if (events) {
@@ -1020,10 +1050,6 @@ writer_stop(struct writer *w)
 	store_close(w->ckpt_db);
 	w->ckpt_db = NULL;
 	final_checkpoint(w);
-	/* a last passive checkpoint keeps the WAL small for the next start */
-	sqlite3_wal_checkpoint_v2(w->db->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	store_close(w->db);
-	w->db = NULL;
 	w->stopped = true;
 }
 
@@ -1033,6 +1059,15 @@ writer_free(struct writer *w)
 	if (!w)
 		return;
 	writer_stop(w);
+	/*
+	 * Called once every other connection of this process is closed: the
+	 * WAL is copied into the database and emptied, so a clean stop leaves
+	 * one self-contained file.
+	 */
+	if (sqlite3_wal_checkpoint_v2(w->db->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+	    SQLITE_OK)
+		log_warn("final WAL checkpoint: %s", sqlite3_errmsg(w->db->db));
+	store_close(w->db);
 	policy_state_free(w->state);
 	ruleset_unref(w->rules);
 	sb_free(&w->body);

@@ -263,14 +263,26 @@ resource_field(json_t *res, struct event *ev, struct event_problem *prob)
 	return 0;
 }
 
+static int event_fill(json_t *obj, struct event *ev, struct event_problem *prob);
+
 int
 event_from_json(json_t *obj, struct event *ev, struct event_problem *prob)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (event_fill(obj, ev, prob) == 0)
+		return 0;
+	free(ev->resource);
+	memset(ev, 0, sizeof(*ev)); /* a rejected event is left empty */
+	return -1;
+}
+
+static int
+event_fill(json_t *obj, struct event *ev, struct event_problem *prob)
 {
 	const char *key, *why;
 	json_t *val, *v;
 	char ptr[160] = "";
 
-	memset(ev, 0, sizeof(*ev));
 	if (!json_is_object(obj))
 		return problem(prob, "", "an event must be a JSON object");
 	json_object_foreach(obj, key, val) {
@@ -362,8 +374,6 @@ event_from_json(json_t *obj, struct event *ev, struct event_problem *prob)
 	return 0;
 
 err_clear:
-	free(ev->resource);
-	memset(ev, 0, sizeof(*ev));
 	return -1;
 }
 
@@ -425,6 +435,9 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 	if (fmt == BODY_JSON) {
 		json_t *doc = json_loadb(body, len, LOAD_FLAGS, &jerr);
 
+		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
+			/* an integer beyond 64 bits: kept as a double rather than spoil the batch */
+			doc = json_loadb(body, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, &jerr);
 		if (!doc) {
 			aupd_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
 				       jerr.text, jerr.line, jerr.column);
@@ -487,6 +500,9 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 		}
 		json_t *doc = json_loadb(s, (size_t)(e - s), LOAD_FLAGS, &jerr);
 
+		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
+			doc = json_loadb(s, (size_t)(e - s), LOAD_FLAGS | JSON_DECODE_INT_AS_REAL,
+					 &jerr);
 		push_item(items, n, &cap, doc);
 		if (!doc) {
 			struct event_problem *pr = &(*items)[*n - 1].prob;

@@ -63,6 +63,10 @@ time_parse_rfc3339(const char *s, size_t len, aupd_time *out, const char **why)
 
 	*why = "not an RFC 3339 date-time (expected YYYY-MM-DDTHH:MM:SS with an offset, e.g. "
 	       "2026-01-15T10:00:00Z)";
+	if (len == 19 && s[10] == 'T') {
+		*why = "time has no UTC offset (add Z or +hh:mm)";
+		return -1;
+	}
 	if (len < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
 	    s[7] != '-' || digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
 	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &m) || s[16] != ':' ||

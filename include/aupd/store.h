@@ -38,7 +38,12 @@ struct dbconn {
 };
 
 enum store_open_flags {
-	STORE_CREATE = 1 << 0,   /* create the file (0600) and the schema when missing */
+	/*
+	 * Create the file (0600) and the schema when missing; check an existing
+	 * file's header first.  Only for the process's first connection to the
+	 * file (see store.c: a stray close() would drop SQLite's locks).
+	 */
+	STORE_CREATE = 1 << 0,
 	STORE_READONLY = 1 << 1, /* a read-only connection (queries, verify) */
 	STORE_NO_MIGRATE = 1 << 2,
 };

@@ -104,11 +104,16 @@ struct writer *writer_start(const struct config *cfg, const char *db_path,
  */
 int writer_submit(struct writer *w, struct writer_job *job, const char **why);
 /*
- * Finishes every queued job and stops the threads; later submissions are
- * refused.  The writer stays allocated (for late callers) until writer_free().
+ * Finishes every queued job, stops the threads and signs a last checkpoint;
+ * later submissions are refused.  The writer stays allocated (for late
+ * callers) until writer_free().
  */
 void writer_stop(struct writer *w);
-/* Stops (if needed) and frees; NULL is a no-op. */
+/*
+ * Stops (if needed), empties the WAL into the database and frees; call it
+ * after the process's other connections to the database are closed.  NULL
+ * is a no-op.
+ */
 void writer_free(struct writer *w);
 
 /* A new reference to the ruleset in force. */

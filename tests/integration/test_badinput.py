@@ -42,8 +42,6 @@ CASES = [
     ("NaN literal", {"body": '{"id":"x","quantity":NaN}'}, 400, "bad-request"),
     ("Infinity literal", {"body": '{"id":"x","quantity":Infinity}'}, 400, "bad-request"),
     ("number overflow 1e400", {"body": ev()[:-1] + ',"quantity":1e400}'}, 400, "bad-request"),
-    ("integer overflow", {"body": ev()[:-1] + ',"quantity":123456789012345678901234567890}'},
-     400, "bad-request"),
     ("duplicate key", {"body": '{"id":"a","id":"b"}'}, 400, "bad-request"),
     ("two documents", {"body": ev() + ev()}, 400, "bad-request"),
     ("empty body", {"body": ""}, 400, "bad-request"),

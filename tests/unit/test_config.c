@@ -508,7 +508,7 @@ START_TEST(out_of_range_numbers)
 	load_err("limits:\n  max_connections: 0\n", 2, 20, "limits.max_connections must be between 1");
 	load_err("limits:\n  queue_events: 0\n", 2, 17, "limits.queue_events must be between 1");
 	load_err("checkpoint:\n  every: 0\n", 2, 10, "checkpoint.every must be between 1 and 100000000");
-	load_err("limits:\n  rate_burst: 0\n", 2, 15, "limits.rate_burst must be between 1");
+	load_err("limits:\n  rate_burst: -1\n", 2, 15, "limits.rate_burst must be between 0");
 	load_err("limits:\n  rate_per_token: -1\n", 2, 19, "limits.rate_per_token must be between 0");
 }
 END_TEST
