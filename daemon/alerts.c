@@ -254,6 +254,8 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 		return fail(tx->db, err, st, "cannot look up alerts");
 	}
 	sqlite3_finalize(st);
+	if (!update && !hit->crossed)
+		return 0; /* below the threshold and outside every cooldown: nothing to say */
 
 	if (update) {
 		if (prepare(tx->db,

@@ -94,7 +94,7 @@ policy_escalate(const struct ruleset *rs, struct policy_state *st, const struct 
 		c.m = chosen;
 		group_key(e->by, e->n_by, &c, &st->keybuf);
 		g = window_add(st->esc_win[i], st->keybuf.buf, st->keybuf.len, t, 1, seq);
-		if ((flags & EVAL_REPLAY) || g->running < (double)e->count)
+		if (flags & EVAL_REPLAY)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 4;
@@ -111,7 +111,11 @@ policy_escalate(const struct ruleset *rs, struct policy_state *st, const struct 
 		h->cooldown_us = e->cooldown;
 		h->window_us = e->window;
 		h->count = (size_t)g->running;
-		h->seqs = window_seqs(st->esc_win[i], g, &h->n_seqs, &h->first, &h->last);
+		h->crossed = g->running >= (double)e->count;
+		if (h->crossed)
+			h->seqs = window_seqs(st->esc_win[i], g, &h->n_seqs, &h->first, &h->last);
+		else
+			h->first = h->last = t;
 	}
 	return n;
 }

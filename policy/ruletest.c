@@ -106,7 +106,8 @@ judge(const struct ruleset *rs, struct policy_state *st, const struct rule_test 
 	n = policy_escalate(rs, st, ev, NULL, &v, (int64_t)k + 1, ev->time, 0, &hits);
 	out[k].alerts = xcalloc(n + 1, sizeof(*out[k].alerts));
 	for (size_t i = 0; i < n; i++) {
-		out[k].alerts[out[k].n_alerts++] = hits[i].escalation;
+		if (hits[i].crossed)
+			out[k].alerts[out[k].n_alerts++] = hits[i].escalation;
 		escalation_hit_clear(&hits[i]);
 	}
 	free(hits);

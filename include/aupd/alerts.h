@@ -20,9 +20,9 @@ struct alert_tx {
 };
 
 /*
- * An escalation's threshold was met by the verdict at `seq` (time `t`):
- * opens an alert, or, within the cooldown of the group's latest alert,
- * updates that one.  Writes the ledger record, the alert row, its history
+ * A verdict at `seq` (time `t`) counted toward an escalation.  Within the
+ * cooldown of an unresolved alert of its group, it updates that alert;
+ * otherwise, when it met the threshold (hit->crossed), it opens one.  Writes the ledger record, the alert row, its history
  * and one outbox row per notifier; logs one line.  Inside the write
  * transaction; 0 or -1 with `err`.
  */

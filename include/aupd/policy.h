@@ -162,6 +162,7 @@ struct escalation_hit {
 	size_t n_notify;
 	int64_t cooldown_us;
 	int64_t window_us;
+	bool crossed;         /* the threshold is met (else: a matching verdict below it) */
 	size_t count;         /* verdicts in the window, this one included */
 	int64_t *seqs;        /* owned: seqs of the verdicts in the window, oldest first */
 	size_t n_seqs;
@@ -174,10 +175,12 @@ void escalation_hit_clear(struct escalation_hit *h);
 /*
  * Feeds one recorded verdict to the escalations.  `ev` is the judged event,
  * or NULL for a retention-overdue record (then `ob` describes it); `t` is the
- * event's time (the deadline for overdue records).  For each escalation
- * whose threshold is met after counting this verdict, a hit is returned
- * (the caller frees each with escalation_hit_clear() and the array with
- * free()).  With EVAL_REPLAY the windows are fed and no hits are returned.
+ * event's time (the deadline for overdue records).  For each escalation the
+ * verdict counts toward, an entry is returned: `crossed` when its threshold
+ * is met with this verdict counted (then with the seqs in the window), else
+ * a match below the threshold, which still updates an alert whose cooldown
+ * covers it.  The caller frees each with escalation_hit_clear() and the array
+ * with free().  With EVAL_REPLAY the windows are fed and nothing is returned.
  */
 size_t policy_escalate(const struct ruleset *rs, struct policy_state *st, const struct event *ev,
 		       const struct obligation *ob, const struct verdict *v, int64_t seq,

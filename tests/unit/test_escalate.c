@@ -3,6 +3,21 @@
 
 #define MIN (60 * AUPD_USEC)
 
+/* Keeps the entries that met their threshold (hits); the rest are matches below it. */
+static size_t
+crossed_only(struct escalation_hit *h, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (h[i].crossed)
+			h[k++] = h[i];
+		else
+			escalation_hit_clear(&h[i]);
+	}
+	return k;
+}
+
 /* Judges an event and feeds its verdict to the escalations; returns the hits' count. */
 static size_t
 feed(const struct ruleset *rs, struct policy_state *st, const char *json, int64_t seq,
@@ -14,7 +29,7 @@ feed(const struct ruleset *rs, struct policy_state *st, const char *json, int64_
 
 	pt_event(&ev, json);
 	policy_eval(rs, st, &ev, EFFECT_ALLOW, flags, &v);
-	n = policy_escalate(rs, st, &ev, NULL, &v, seq, ev.time, flags, hits);
+	n = crossed_only(*hits, policy_escalate(rs, st, &ev, NULL, &v, seq, ev.time, flags, hits));
 	verdict_clear(&v);
 	event_clear(&ev);
 	return n;
@@ -241,6 +256,7 @@ START_TEST(overdue_records_and_replay)
 	free(h);
 	ob.resource_id = "blob2";
 	n = policy_escalate(rs, st, NULL, &ob, &v, 11, ob.deadline + 1, 0, &h);
+	n = crossed_only(h, n);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(h[0].count, 2);
 	ck_assert_int_eq(h[0].seqs[0], 10);
@@ -248,7 +264,7 @@ START_TEST(overdue_records_and_replay)
 	ck_assert_str_eq(h[0].group_key, "t");
 	hits_free(h, n);
 	ob.resource_id = "other";
-	n = policy_escalate(rs, st, NULL, &ob, &v, 12, ob.deadline + 2, 0, &h);
+	n = crossed_only(h, policy_escalate(rs, st, NULL, &ob, &v, 12, ob.deadline + 2, 0, &h));
 	ck_assert_uint_eq(n, 0);
 	free(h);
 	verdict_clear(&v);
