@@ -215,6 +215,30 @@ def test_systemd_unit_verifies():
         assert key in unit, key
 
 
+def test_install_layout():
+    build = os.path.dirname(os.path.abspath(AUPD))
+    if not os.path.exists(os.path.join(build, "cmake_install.cmake")):
+        print("skip: %s is not a CMake build tree" % build)
+        return
+    prefix = tempfile.mkdtemp()
+    p = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    for f in ("bin/aupd", "lib/systemd/system/aupd.service", "lib/sysusers.d/aupd.conf",
+              "etc/aupd/aupd.yaml", "etc/aupd/rules.d/10-face-recognition.yaml",
+              "share/doc/aupd/README.md", "share/doc/aupd/docs/api.md"):
+        assert os.path.exists(os.path.join(prefix, f)), f
+    unit = open(os.path.join(prefix, "lib/systemd/system/aupd.service")).read()
+    assert "ExecStart=%s/bin/aupd serve" % prefix in unit, unit
+    # the installed configuration and sample rules load together as they are
+    p = subprocess.run([os.path.join(prefix, "bin/aupd"), "rules", "check", "--config",
+                        os.path.join(prefix, "etc/aupd/aupd.yaml"),
+                        os.path.join(prefix, "etc/aupd/rules.d")], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("OK:"), p.stderr
+    import shutil
+    shutil.rmtree(prefix)
+
+
 def shutil_which(name):
     import shutil
     return shutil.which(name)
