@@ -17,7 +17,6 @@ static const struct {
 	{"rule", SEG_RULE, RK_CONDITION},
 };
 
-static const char *const kind_names[] = {"condition", "limit", "retention", "reuse"};
 
 static struct msg_seg *
 seg_push(struct loader *ld, struct msg_tpl *t, size_t *cap)
@@ -101,7 +100,7 @@ message_compile(struct loader *ld, yaml_node_t *n, enum rule_kind kind)
 				ydiag(ld->dl, ld->yd, n,
 				      "placeholder {%s} is only available in %s rules (this is a %s "
 				      "rule)",
-				      name, kind_names[specials[i].only], kind_names[kind]);
+				      name, rule_kind_names[specials[i].only], rule_kind_names[kind]);
 				bad = true;
 				break;
 			}

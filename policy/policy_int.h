@@ -354,11 +354,14 @@ struct msg_tpl {
 };
 
 enum rule_kind {
-	RK_CONDITION,
+	RK_CONDITION, /* a plain rule: fires when `when` holds */
 	RK_LIMIT,
 	RK_RETENTION,
 	RK_REUSE,
 };
+
+/* "plain", "limit", "retention", "reuse" (ruleset.c). */
+extern const char *const rule_kind_names[];
 
 struct rule;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"condition", "limit", "retention", "reuse"};
+const char *const rule_kind_names[] = {"plain", "limit", "retention", "reuse"};
 
 struct ruleset *
 ruleset_ref(struct ruleset *rs)
@@ -139,7 +139,7 @@ rule_json(const struct rule *r)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_string(r->id));
-	json_object_set_new(o, "kind", json_string(kind_names[r->kind]));
+	json_object_set_new(o, "kind", json_string(rule_kind_names[r->kind]));
 	json_object_set_new(o, "effect", json_string(effect_name(r->effect)));
 	json_object_set_new(o, "severity", json_string(severity_name(r->severity)));
 	json_object_set_new(o, "mode", json_string(r->shadow ? "shadow" : "enforce"));

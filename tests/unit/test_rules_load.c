@@ -367,7 +367,7 @@ START_TEST(defaults)
 			 "tenant");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r0, "limit"), "sum")),
 			 "count");
-	ck_assert_str_eq(json_string_value(json_object_get(r1, "kind")), "condition");
+	ck_assert_str_eq(json_string_value(json_object_get(r1, "kind")), "plain");
 	ck_assert_str_eq(json_string_value(json_object_get(r1, "effect")), "deny");
 	ck_assert_str_eq(json_string_value(json_object_get(r1, "severity")), "medium");
 	ck_assert_str_eq(json_string_value(json_object_get(r1, "mode")), "enforce");
