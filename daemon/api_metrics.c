@@ -101,6 +101,12 @@ api_get_metrics(struct http_req *req)
 		atomic_load(&app->metrics.access_records));
 	counter(&sb, "aupd_retention_overdue_total", "Retention-overdue records written.",
 		atomic_load(&ws->overdue_recorded));
+	gauge(&sb, "aupd_window_entries", "Events held in the rules' and escalations' sliding windows.",
+	      atomic_load(&ws->window_entries));
+	gauge(&sb, "aupd_window_bytes", "Memory those windows use, estimated.",
+	      atomic_load(&ws->window_bytes));
+	gauge(&sb, "aupd_obligations_open", "Open deletion obligations (retention track).",
+	      atomic_load(&ws->obligations));
 	gauge(&sb, "aupd_storage_healthy", "1 while storage takes writes.",
 	      writer_healthy(app->writer));
 	api_metrics_alerts(&sb, app);

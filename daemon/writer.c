@@ -705,8 +705,14 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		if (time_mono_us() >= next_tick) {
+			size_t bytes = 0, entries = policy_state_window_entries(w->state, &bytes);
+
 			timer = true;
 			next_tick = time_mono_us() + TICK_US;
+			atomic_store(&w->stats.window_entries, (long long)entries);
+			atomic_store(&w->stats.window_bytes, (long long)bytes);
+			atomic_store(&w->stats.obligations,
+				     (long long)policy_obligation_count(w->state));
 		}
 		if (!atomic_load(&w->healthy) && time_mono_us() >= w->next_probe_mono)
 			probe(w);

@@ -87,6 +87,9 @@ struct writer_stats {
 	atomic_llong overdue_recorded;
 	atomic_llong alerts_opened;
 	atomic_llong alerts_updated;
+	atomic_llong window_entries; /* refreshed about once a second */
+	atomic_llong window_bytes;
+	atomic_llong obligations;
 };
 
 /*
