@@ -59,7 +59,6 @@ api_get_alerts(struct http_req *req)
 	json_t *items;
 	int idx = 1, n = 0, rc;
 	bool more = false;
-	char next[32] = "";
 
 	if (!api_check_query(req, params) || api_query_time(req, "since", &since, &has_since) < 0 ||
 	    api_query_time(req, "until", &until, &has_until) < 0 || api_query_limit(req, &limit) < 0 ||
@@ -136,31 +135,7 @@ api_get_alerts(struct http_req *req)
 		http_problem(req, 503, "storage-unavailable", NULL, "cannot query alerts");
 		return;
 	}
-	if (more)
-		api_cursor_format(last, next, sizeof(next));
-	if (api_wants_csv(req)) {
-		struct strbuf sb;
-		json_t *a;
-		size_t i;
-		char *body;
-		size_t len;
-
-		sb_init(&sb);
-		for (i = 0; alert_columns[i]; i++)
-			csv_field(&sb, alert_columns[i], i == 0);
-		sb_adds(&sb, "\r\n");
-		json_array_foreach(items, i, a)
-			csv_alert(&sb, a);
-		json_decref(items);
-		if (more)
-			http_add_header(req, "X-Next-Cursor", next);
-		body = sb_detach(&sb, &len);
-		http_respond_take(req, 200, "text/csv; charset=utf-8; header=present", body, len);
-		return;
-	}
-	http_respond_json(req, 200,
-			  json_pack("{s:o, s:o}", "items", items, "next_cursor",
-				    more ? json_string(next) : json_null()));
+	api_respond_page(req, items, more, last, alert_columns, csv_alert);
 }
 
 void

@@ -181,6 +181,8 @@ api_post_events(struct http_req *req)
 		}
 		if (event_from_json(items[i].json, &it->ev, &in->probs[i]) < 0)
 			continue;
+		it->raw = items[i].raw; /* points into the request body, which outlives the job */
+		it->raw_len = items[i].raw_len;
 		if (who->tenant_bound && strcmp(it->ev.tenant, who->tenant) != 0) {
 			in->probs[i].status = 403;
 			snprintf(in->probs[i].pointer, sizeof(in->probs[i].pointer), "/tenant");

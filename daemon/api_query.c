@@ -69,6 +69,38 @@ api_cursor_parse(struct http_req *req, int64_t *out)
 	return -1;
 }
 
+void
+api_respond_page(struct http_req *req, json_t *items, bool more, int64_t last,
+		 const char *const *columns, void (*row)(struct strbuf *sb, json_t *item))
+{
+	char next[32] = "";
+
+	if (more)
+		api_cursor_format(last, next, sizeof(next));
+	if (api_wants_csv(req)) {
+		struct strbuf sb;
+		json_t *it;
+		size_t i, len;
+		char *body;
+
+		sb_init(&sb);
+		for (i = 0; columns[i]; i++)
+			csv_field(&sb, columns[i], i == 0);
+		sb_adds(&sb, "\r\n");
+		json_array_foreach(items, i, it)
+			row(&sb, it);
+		json_decref(items);
+		if (more)
+			http_add_header(req, "X-Next-Cursor", next);
+		body = sb_detach(&sb, &len);
+		http_respond_take(req, 200, "text/csv; charset=utf-8; header=present", body, len);
+		return;
+	}
+	http_respond_json(req, 200,
+			  json_pack("{s:o, s:o}", "items", items, "next_cursor",
+				    more ? json_string(next) : json_null()));
+}
+
 bool
 api_wants_csv(struct http_req *req)
 {
@@ -206,7 +238,7 @@ api_get_verdicts(struct http_req *req)
 	const char *tenant, *actor = http_query(req, "actor"), *action = http_query(req, "action");
 	const char *rule = http_query(req, "rule"), *verdict_s = http_query(req, "verdict");
 	aupd_time since, until;
-	bool has_since, has_until, csv = api_wants_csv(req);
+	bool has_since, has_until;
 	enum effect verdict;
 	int64_t limit, cursor, last = 0;
 	struct q q = {0};
@@ -296,35 +328,7 @@ api_get_verdicts(struct http_req *req)
 		http_problem(req, 503, "storage-unavailable", NULL, "cannot query verdicts");
 		return;
 	}
-	{
-		char next[32] = "";
-
-		if (more)
-			api_cursor_format(last, next, sizeof(next));
-		if (csv) {
-			struct strbuf sb;
-			json_t *it;
-			size_t i;
-			char *body;
-			size_t len;
-
-			sb_init(&sb);
-			for (i = 0; verdict_columns[i]; i++)
-				csv_field(&sb, verdict_columns[i], i == 0);
-			sb_adds(&sb, "\r\n");
-			json_array_foreach(items, i, it)
-				csv_row(&sb, it);
-			json_decref(items);
-			if (more)
-				http_add_header(req, "X-Next-Cursor", next);
-			body = sb_detach(&sb, &len);
-			http_respond_take(req, 200, "text/csv; charset=utf-8; header=present", body, len);
-			return;
-		}
-		http_respond_json(req, 200,
-				  json_pack("{s:o, s:o}", "items", items, "next_cursor",
-					    more ? json_string(next) : json_null()));
-	}
+	api_respond_page(req, items, more, last, verdict_columns, csv_row);
 }
 
 /* ---- GET /v1/reports/summary ---- */

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 void
 cli_error(const char *fmt, ...)
@@ -14,4 +15,54 @@ cli_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+bool
+cli_is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+int
+cli_option(int argc, char **argv, int *i, const char *name, const char *shortname,
+       const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (!strncmp(a, name, n) && a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (strcmp(a, name) != 0 && (!shortname || strcmp(a, shortname) != 0))
+		return 0;
+	if (*i + 1 >= argc) {
+		cli_error("%s needs a value", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+void
+cli_print_diags(const struct diag_list *dl)
+{
+	char line[1024];
+
+	for (size_t i = 0; i < dl->n; i++) {
+		aupd_error_format(&dl->v[i], line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+	}
+}
+
+struct config *
+cli_load_config(const char *path)
+{
+	struct diag_list dl = {0};
+	struct config *cfg = config_load(path, &dl);
+
+	if (!cfg)
+		cli_print_diags(&dl);
+	diag_list_free(&dl);
+	return cfg;
 }

@@ -202,22 +202,13 @@ static const char token_usage[] =
 static struct dbconn *
 open_state_db(const char *config_path)
 {
-	struct diag_list dl = {0};
 	struct aupd_error err;
-	struct config *cfg = config_load(config_path, &dl);
+	struct config *cfg = cli_load_config(config_path);
 	struct dbconn *c = NULL;
 	char *path;
 
-	if (!cfg) {
-		for (size_t i = 0; i < dl.n; i++) {
-			char line[1024];
-
-			aupd_error_format(&dl.v[i], line, sizeof(line));
-			fprintf(stderr, "%s\n", line);
-		}
-		diag_list_free(&dl);
+	if (!cfg)
 		return NULL;
-	}
 	if (mkdir_p(cfg->state_dir, 0700, &err) < 0) {
 		cli_error("token: %s", err.msg);
 		config_free(cfg);

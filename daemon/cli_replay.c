@@ -2,7 +2,6 @@
 #include "aupd/cli.h"
 #include "aupd/event.h"
 #include "aupd/policy.h"
-#include "cli_rules.h"
 
 #include <errno.h>
 #include <pthread.h>

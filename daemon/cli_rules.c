@@ -3,7 +3,6 @@
 #include "aupd/config.h"
 #include "aupd/event.h"
 #include "aupd/policy.h"
-#include "cli_rules.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,44 +23,6 @@ static const char rules_usage[] =
 	"  -h, --help          show this help\n"
 	"\n"
 	"Exit status: 0 success, 1 errors or failed tests, 2 bad usage.\n";
-
-bool
-cli_is_help(const char *a)
-{
-	return !strcmp(a, "--help") || !strcmp(a, "-h");
-}
-
-int
-cli_option(int argc, char **argv, int *i, const char *name, const char *shortname,
-       const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	if (!strncmp(a, name, n) && a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (strcmp(a, name) != 0 && (!shortname || strcmp(a, shortname) != 0))
-		return 0;
-	if (*i + 1 >= argc) {
-		cli_error("%s needs a value", name);
-		return -1;
-	}
-	*val = argv[++*i];
-	return 1;
-}
-
-void
-cli_print_diags(const struct diag_list *dl)
-{
-	char line[1024];
-
-	for (size_t i = 0; i < dl->n; i++) {
-		aupd_error_format(&dl->v[i], line, sizeof(line));
-		fprintf(stderr, "%s\n", line);
-	}
-}
 
 static const char *
 plural(size_t n, const char *one, const char *many)
@@ -153,9 +114,7 @@ cmd_rules(int argc, char **argv)
 		paths[n_paths++] = argv[i];
 	}
 	if (config) {
-		if (!(cfg = config_load(config, &dl))) {
-			cli_print_diags(&dl);
-			diag_list_free(&dl);
+		if (!(cfg = cli_load_config(config))) {
 			free(paths);
 			return 1;
 		}

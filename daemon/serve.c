@@ -114,7 +114,6 @@ cmd_serve(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = AUPD_DEFAULT_CONFIG;
-	struct diag_list dl = {0};
 	struct config *cfg;
 	struct app *app;
 	sigset_t orig;
@@ -138,17 +137,9 @@ cmd_serve(int argc, char **argv)
 		cli_error("serve: unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
-	cfg = config_load(config_path, &dl);
-	if (!cfg) {
-		for (size_t i = 0; i < dl.n; i++) {
-			char line[1024];
-
-			aupd_error_format(&dl.v[i], line, sizeof(line));
-			fprintf(stderr, "%s\n", line);
-		}
-		diag_list_free(&dl);
+	cfg = cli_load_config(config_path);
+	if (!cfg)
 		return 1;
-	}
 	log_init(cfg->log_level);
 	install_signals(&orig);
 	app = app_start(cfg, &rc);

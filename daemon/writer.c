@@ -381,7 +381,11 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	sb_reset(&w->body);
 	ledger_body_begin(&w->body, seq, "verdict", now, ev->tenant);
 	sb_adds(&w->body, ",\"event\":");
-	json_dump_callback(ev->doc, dump_to_sb, &w->body, JSON_COMPACT);
+	/* the bytes the client sent, when they are whole: nothing re-encoded */
+	if (it->raw)
+		sb_add(&w->body, it->raw, it->raw_len);
+	else
+		json_dump_callback(ev->doc, dump_to_sb, &w->body, JSON_COMPACT);
 	sb_adds(&w->body, ",\"verdict\":");
 	sb_add(&w->body, w->doc.buf, w->doc.len);
 	sb_addc(&w->body, '}');

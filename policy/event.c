@@ -427,6 +427,7 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 {
 	size_t cap = 0;
 	json_error_t jerr;
+	bool real_fallback = false;
 
 	*items = NULL;
 	*n = 0;
@@ -435,9 +436,11 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 	if (fmt == BODY_JSON) {
 		json_t *doc = json_loadb(body, len, LOAD_FLAGS, &jerr);
 
-		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
+		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow) {
 			/* an integer beyond 64 bits: kept as a double rather than spoil the batch */
 			doc = json_loadb(body, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, &jerr);
+			real_fallback = true;
+		}
 		if (!doc) {
 			aupd_error_set(err, "the body is not valid JSON: %s (line %d, column %d)",
 				       jerr.text, jerr.line, jerr.column);
@@ -469,6 +472,16 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 		}
 		*single = true;
 		push_item(items, n, &cap, doc);
+		if (!real_fallback) {
+			const char *s = body, *e = body + len;
+
+			while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+				s++;
+			while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+				e--;
+			(*items)[0].raw = s;
+			(*items)[0].raw_len = (size_t)(e - s);
+		}
 		return 0;
 	}
 
@@ -500,10 +513,18 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 		}
 		json_t *doc = json_loadb(s, (size_t)(e - s), LOAD_FLAGS, &jerr);
 
-		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
+		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow) {
 			doc = json_loadb(s, (size_t)(e - s), LOAD_FLAGS | JSON_DECODE_INT_AS_REAL,
 					 &jerr);
+			real_fallback = true;
+		} else {
+			real_fallback = false;
+		}
 		push_item(items, n, &cap, doc);
+		if (doc && !real_fallback) {
+			(*items)[*n - 1].raw = s;
+			(*items)[*n - 1].raw_len = (size_t)(e - s);
+		}
 		if (!doc) {
 			struct event_problem *pr = &(*items)[*n - 1].prob;
 

@@ -48,6 +48,13 @@ int api_query_limit(struct http_req *req, int64_t *out);
 int api_cursor_parse(struct http_req *req, int64_t *out);
 void api_cursor_format(int64_t seq, char *buf, size_t len);
 bool api_wants_csv(struct http_req *req);
+/*
+ * Answers one page of a list: {"items": [...], "next_cursor"} as JSON, or, for
+ * Accept: text/csv, a header row of `columns` and one `row` per item (the
+ * cursor in X-Next-Cursor).  Takes the reference to `items`.
+ */
+void api_respond_page(struct http_req *req, json_t *items, bool more, int64_t last,
+		      const char *const *columns, void (*row)(struct strbuf *sb, json_t *item));
 /* Appends one RFC 4180 field (preceded by a comma unless first). */
 void csv_field(struct strbuf *sb, const char *s, bool first);
 

@@ -2,6 +2,11 @@
 #ifndef AUPD_CLI_H
 #define AUPD_CLI_H
 
+#include <stdbool.h>
+
+#include "aupd/config.h"
+#include "aupd/util.h"
+
 /*
  * Each takes the arguments after its own name (argv[0] is the subcommand)
  * and returns the process exit status: 0 success, 1 a failed check,
@@ -15,5 +20,20 @@ int cmd_token(int argc, char **argv);
 
 /* Prints "aupd: MESSAGE" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True for --help and -h. */
+bool cli_is_help(const char *arg);
+/*
+ * Matches "--name VALUE", "--name=VALUE" or "SHORT VALUE" (shortname may be
+ * NULL) at argv[*i]: 1 with *val set and *i past a separate value, 0 when
+ * argv[*i] is another argument, -1 (after an error line) when the value is
+ * missing.
+ */
+int cli_option(int argc, char **argv, int *i, const char *name, const char *shortname,
+	       const char **val);
+/* Prints each diagnostic as one "FILE:LINE:COL: error: MESSAGE" line on stderr. */
+void cli_print_diags(const struct diag_list *dl);
+/* Loads a configuration; on errors prints each (positioned) and returns NULL. */
+struct config *cli_load_config(const char *path);
 
 #endif

@@ -64,6 +64,12 @@ const char *event_resource(const struct event *ev, const char *key);
 struct body_item {
 	json_t *json; /* NULL when the item did not parse */
 	struct event_problem prob;
+	/*
+	 * The item's own bytes in the body (a single object, or an NDJSON line),
+	 * when they can be kept as they came; NULL for array elements.
+	 */
+	const char *raw;
+	size_t raw_len;
 };
 
 enum body_format {

@@ -17,6 +17,8 @@ struct writer;
 /* One event of an ingest job; the writer fills the result fields. */
 struct ingest_item {
 	struct event ev;   /* validated; owned by the item */
+	const char *raw;   /* the event's bytes as received (borrowed), or NULL */
+	size_t raw_len;
 	char *verdict_doc; /* result: the verdict document (owned) */
 	size_t doc_len;
 	int64_t seq;

@@ -1,7 +1,8 @@
--- batch.lua - wrk: NDJSON POSTs of BATCH events each (default 1000), distinct ids
+-- events.lua - wrk: POST /v1/events with distinct ids, tenants, actors, actions and purposes.
+-- BATCH=1 (default) sends one JSON event per request; BATCH=N sends N as NDJSON.
 local counter = 0
 local prefix = ""
-local batch = tonumber(os.getenv("BATCH") or "1000")
+local batch = tonumber(os.getenv("BATCH") or "1")
 local actions = {"face.search", "data.read", "storage.write", "face.enroll", "video.index",
                  "data.export", "data.delete", "face.match"}
 local data = {{"visa-photos", "visa-processing"}, {"border-crossings", "border-crossing"},
@@ -15,25 +16,29 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + tid)
-  prefix = string.format("b%x%x", os.time(), math.random(0, 0xffffff))
+  prefix = string.format("w%x%x", os.time(), math.random(0, 0xffffff))
 end
 
-local function line(n)
+local function event(n)
   local d = data[(n % #data) + 1]
   return string.format(
     '{"id":"%s-%d","time":"2026-11-25T%02d:%02d:%02dZ","tenant":"tenant-%d","actor":"actor-%d",' ..
     '"action":"%s","purpose":"%s","resource":{"id":"blob://store/%d","dataset":"%s",' ..
-    '"created":"2026-10-01T00:00:00Z"},"quantity":%d,"attributes":{"case":"C-%d"}}\n',
+    '"created":"2026-10-01T00:00:00Z"},"quantity":%d,"attributes":{"case":"C-%d"}}',
     prefix, n, (n // 3600) % 24, (n // 60) % 60, n % 60, n % 2000, n % 20000,
     actions[(n % #actions) + 1], d[2], n, d[1], 1 + n % 4, n % 5000)
 end
 
 request = function()
+  if batch <= 1 then
+    counter = counter + 1
+    return wrk.format("POST", "/v1/events", {["Content-Type"] = "application/json"}, event(counter))
+  end
   local parts = {}
   for i = 1, batch do
     counter = counter + 1
-    parts[i] = line(counter)
+    parts[i] = event(counter)
   end
   return wrk.format("POST", "/v1/events", {["Content-Type"] = "application/x-ndjson"},
-                    table.concat(parts))
+                    table.concat(parts, "\n") .. "\n")
 end
