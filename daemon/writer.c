@@ -1016,7 +1016,7 @@ err_free:
 	sb_free(&w->body);
 	sb_free(&w->doc);
 	sb_free(&w->scratch);
-	w->rules = NULL;
+	ruleset_unref(rules); /* the reference was ours to take, even on failure */
 	free(w);
 	return NULL;
 }
