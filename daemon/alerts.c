@@ -10,16 +10,16 @@ static int
 fail(struct dbconn *c, struct aupd_error *err, sqlite3_stmt *st, const char *what)
 {
 	store_fail(c, err, what);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return -1;
 }
 
+/* Statements on the write path are prepared once per connection (store_cached). */
 static int
 prepare(struct dbconn *c, const char *sql, sqlite3_stmt **st, struct aupd_error *err)
 {
-	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
-		return store_fail(c, err, "cannot prepare an alert statement");
-	return 0;
+	*st = store_cached(c, sql, err);
+	return *st ? 0 : -1;
 }
 
 static void
@@ -71,7 +71,7 @@ load_doc(struct dbconn *c, const char *id, struct aupd_error *err)
 		doc = alert_doc(st);
 	else
 		store_fail(c, err, "cannot read an alert");
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return doc;
 }
 
@@ -115,7 +115,7 @@ enqueue(struct alert_tx *tx, const char *alert_id, json_t *notify, const char *e
 		    "INSERT INTO outbox (delivery, alert_id, notifier, event, body, created, "
 		    "next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		    &ins, err) < 0) {
-		sqlite3_finalize(coalesce);
+		sqlite3_reset(coalesce);
 		return -1;
 	}
 	json_array_foreach(notify, i, n) {
@@ -148,14 +148,14 @@ enqueue(struct alert_tx *tx, const char *alert_id, json_t *notify, const char *e
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			goto err_db;
 	}
-	sqlite3_finalize(coalesce);
-	sqlite3_finalize(ins);
+	sqlite3_reset(coalesce);
+	sqlite3_reset(ins);
 	return 0;
 
 err_db:
 	store_fail(tx->db, err, "cannot queue a webhook delivery");
-	sqlite3_finalize(coalesce);
-	sqlite3_finalize(ins);
+	sqlite3_reset(coalesce);
+	sqlite3_reset(ins);
 	return -1;
 }
 
@@ -199,7 +199,7 @@ record_change(struct alert_tx *tx, json_t *doc, const char *action, const char *
 		if (note)
 			sqlite3_bind_text(st, 6, note, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail(tx->db, err, NULL, "cannot store alert history");
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 	}
 	if (rc == 0)
 		rc = enqueue(tx, id, json_object_get(doc, "notify"), event, text, now, err);
@@ -253,7 +253,7 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		return fail(tx->db, err, st, "cannot look up alerts");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (!update && !hit->crossed)
 		return 0; /* below the threshold and outside every cooldown: nothing to say */
 
@@ -313,7 +313,7 @@ alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t seq
 		sqlite3_bind_int64(st, 17, t - hit->cooldown_us);
 	}
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(tx->db, err, "cannot store an alert");
 	if (!(doc = load_doc(tx->db, id, err)))
@@ -359,7 +359,7 @@ alerts_change(struct alert_tx *tx, const char *id, const char *action, const cha
 		else
 			snprintf(state, sizeof(state), "%s", sqlite3_column_text(st, 0));
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(tx->db, err, "cannot read an alert");
 	if (!state[0])
@@ -372,7 +372,7 @@ alerts_change(struct alert_tx *tx, const char *id, const char *action, const cha
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(tx->db, err, "cannot update an alert");
 	if (!(doc = load_doc(tx->db, id, err)))
@@ -547,13 +547,13 @@ outbox_record(struct alert_tx *tx, int64_t id, const char *delivery, bool delive
 			sqlite3_column_int(st, 4));
 		while (sqlite3_step(st) == SQLITE_ROW)
 			;
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return ledger_append_members(tx->db, tx->head, "delivery", NULL, now,
 					     tx->members->buf, tx->scratch, err);
 	}
 	while (rc == SQLITE_ROW)
 		rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(tx->db, err, "cannot record a delivery attempt");
 	return 0;

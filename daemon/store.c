@@ -189,6 +189,29 @@ store_stmt(struct dbconn *c, enum stmt_id id, struct aupd_error *err)
 	return st;
 }
 
+sqlite3_stmt *
+store_cached(struct dbconn *c, const char *sql, struct aupd_error *err)
+{
+	for (size_t i = 0; i < c->n_cache; i++) {
+		if (c->cache[i].sql == sql) {
+			sqlite3_reset(c->cache[i].st);
+			sqlite3_clear_bindings(c->cache[i].st);
+			return c->cache[i].st;
+		}
+	}
+	if (c->n_cache == STORE_CACHE) {
+		aupd_error_set(err, "%s: more than %d cached statements", c->path, STORE_CACHE);
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->cache[c->n_cache].st,
+			       NULL) != SQLITE_OK) {
+		store_fail(c, err, "cannot prepare a statement");
+		return NULL;
+	}
+	c->cache[c->n_cache].sql = sql;
+	return c->cache[c->n_cache++].st;
+}
+
 int
 store_begin_immediate(struct dbconn *c, struct aupd_error *err)
 {
@@ -428,6 +451,8 @@ store_close(struct dbconn *c)
 		return;
 	for (int i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(c->stmts[i]);
+	for (size_t i = 0; i < c->n_cache; i++)
+		sqlite3_finalize(c->cache[i].st);
 	sqlite3_close_v2(c->db);
 	free(c->path);
 	free(c);

@@ -29,10 +29,17 @@ enum stmt_id {
 	ST_COUNT_
 };
 
+#define STORE_CACHE 32
+
 /* One SQLite connection with its statement cache; used by one thread at a time. */
 struct dbconn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST_COUNT_];
+	struct {
+		const char *sql; /* the literal's address is the key */
+		sqlite3_stmt *st;
+	} cache[STORE_CACHE];
+	size_t n_cache;
 	char *path;
 	bool readonly;
 };
@@ -60,6 +67,13 @@ void store_close(struct dbconn *c);
 
 /* The prepared statement `id`, reset and with bindings cleared; NULL on error (err set). */
 sqlite3_stmt *store_stmt(struct dbconn *c, enum stmt_id id, struct aupd_error *err);
+
+/*
+ * A statement for an SQL string literal, prepared on first use and kept on
+ * the connection (keyed by the literal's address), reset and with bindings
+ * cleared.  Reset it when done; never finalize it.  NULL with `err`.
+ */
+sqlite3_stmt *store_cached(struct dbconn *c, const char *sql, struct aupd_error *err);
 
 /* Runs SQL without results; -1 with err ("context: sqlite message"). */
 int store_exec(struct dbconn *c, const char *sql, struct aupd_error *err);
