@@ -165,7 +165,7 @@ bench(const char *rules, const char *input, int repeat)
 {
 	struct ruleset *rs = load_rules(rules);
 	struct event *evs = NULL;
-	size_t n = 0, cap = 0, entries, bytes;
+	size_t n = 0, entries, bytes;
 	char *line = NULL;
 	size_t lcap = 0;
 	ssize_t len;
@@ -202,47 +202,58 @@ bench(const char *rules, const char *input, int repeat)
 		       rss_kb("VmHWM:"));
 		policy_state_free(st);
 	}
-	if (!(f = fopen(input, "r"))) {
-		perror(input);
-		return 1;
-	}
-	while ((len = getline(&line, &lcap, f)) > 0) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1 << 16;
-			evs = xrealloc(evs, cap * sizeof(*evs));
-		}
-		if (parse_line(line, (size_t)len, &evs[n]) == 0)
-			n++;
-	}
-	fclose(f);
-	printf("events: %zu parsed from %s; rules: %zu (%s)\n", n, input, ruleset_n_rules(rs),
-	       ruleset_version(rs));
+	/*
+	 * Then throughput: events are parsed in chunks of 256 (the size of a
+	 * batch in flight, as in the daemon where a verdict follows its parse
+	 * while the event is in cache) and only policy_eval is timed.
+	 */
 	for (int r = 0; r < repeat; r++) {
 		struct policy_state *st = policy_state_new();
+		double cpu = 0;
 
-		t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-		w0 = now_s(CLOCK_MONOTONIC);
-		for (size_t i = 0; i < n; i++) {
-			struct verdict v;
-
-			policy_eval(rs, st, &evs[i], EFFECT_ALLOW, 0, &v);
-			verdicts[v.verdict]++;
-			fired += (long)v.n_matched;
-			verdict_clear(&v);
+		n = 0;
+		if (!(f = fopen(input, "r"))) {
+			perror(input);
+			return 1;
 		}
-		t1 = now_s(CLOCK_THREAD_CPUTIME_ID);
+		w0 = now_s(CLOCK_MONOTONIC);
+		for (;;) {
+			size_t got = 0;
+
+			if (!evs)
+				evs = xcalloc(256, sizeof(*evs));
+			while (got < 256 && (len = getline(&line, &lcap, f)) > 0)
+				if (parse_line(line, (size_t)len, &evs[got]) == 0)
+					got++;
+			if (got == 0)
+				break;
+			t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+			for (size_t i = 0; i < got; i++) {
+				struct verdict v;
+
+				policy_eval(rs, st, &evs[i], EFFECT_ALLOW, 0, &v);
+				verdicts[v.verdict]++;
+				fired += (long)v.n_matched;
+				verdict_clear(&v);
+			}
+			t1 = now_s(CLOCK_THREAD_CPUTIME_ID);
+			cpu += t1 - t0;
+			for (size_t i = 0; i < got; i++)
+				event_clear(&evs[i]);
+			n += got;
+		}
+		fclose(f);
 		w1 = now_s(CLOCK_MONOTONIC);
 		entries = policy_state_window_entries(st, &bytes);
-		printf("evaluation: %.0f events/s on one core (cpu %.3f s, wall %.3f s); "
-		       "verdicts allow %ld flag %ld deny %ld; rules fired %ld; window entries %zu\n",
-		       (double)n / (t1 - t0), t1 - t0, w1 - w0, verdicts[0], verdicts[1], verdicts[2],
-		       fired, entries);
+		printf("evaluation: %.0f events/s on one core (%zu events, evaluation cpu %.3f s, "
+		       "with parsing %.3f s wall); verdicts allow %ld flag %ld deny %ld; rules fired "
+		       "%ld; window entries %zu\n",
+		       (double)n / cpu, n, cpu, w1 - w0, verdicts[0], verdicts[1], verdicts[2], fired,
+		       entries);
 		policy_state_free(st);
 		memset(verdicts, 0, sizeof(verdicts));
 		fired = 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		event_clear(&evs[i]);
 	free(evs);
 
 	free(line);
