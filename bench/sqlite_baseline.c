@@ -71,7 +71,8 @@ main(int argc, char **argv)
 			   "e.actor, e.action, e.verdict, e.time FROM ledger l JOIN events e ON "
 			   "e.seq = l.seq ORDER BY l.seq LIMIT ?",
 			   -1, &sel, NULL);
-	sqlite3_prepare_v2(src->db, "SELECT rule FROM verdict_rules WHERE seq = ? AND tenant = ?",
+	/* one ordered pass over the rule index, merged by seq (a lookup per row would scan) */
+	sqlite3_prepare_v2(src->db, "SELECT seq, rule FROM verdict_rules WHERE seq <= ? ORDER BY seq",
 			   -1, &rules, NULL);
 	sqlite3_bind_int64(sel, 1, want);
 	while (n < want && sqlite3_step(sel) == SQLITE_ROW) {
@@ -91,16 +92,26 @@ main(int argc, char **argv)
 		r->action = xstrdup((const char *)sqlite3_column_text(sel, 9));
 		r->verdict = sqlite3_column_int(sel, 10);
 		r->time_ev = sqlite3_column_int64(sel, 11);
-		sqlite3_bind_int64(rules, 1, r->seq);
-		sqlite3_bind_text(rules, 2, r->tenant, -1, SQLITE_STATIC);
-		while (sqlite3_step(rules) == SQLITE_ROW) {
-			r->rules = xrealloc(r->rules, (size_t)(r->n_rules + 1) * sizeof(char *));
-			r->rules[r->n_rules++] = xstrdup((const char *)sqlite3_column_text(rules, 0));
-			rule_rows++;
-		}
-		sqlite3_reset(rules);
 	}
 	sqlite3_finalize(sel);
+	if (n) {
+		long j = 0;
+
+		sqlite3_bind_int64(rules, 1, rows[n - 1].seq);
+		while (sqlite3_step(rules) == SQLITE_ROW) {
+			int64_t seq = sqlite3_column_int64(rules, 0);
+			struct row *r;
+
+			while (j < n && rows[j].seq < seq)
+				j++;
+			if (j == n || rows[j].seq != seq)
+				continue;
+			r = &rows[j];
+			r->rules = xrealloc(r->rules, (size_t)(r->n_rules + 1) * sizeof(char *));
+			r->rules[r->n_rules++] = xstrdup((const char *)sqlite3_column_text(rules, 1));
+			rule_rows++;
+		}
+	}
 	sqlite3_finalize(rules);
 	store_close(src);
 	if (n == 0) {
