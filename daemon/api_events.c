@@ -183,6 +183,7 @@ api_post_events(struct http_req *req)
 			continue;
 		it->raw = items[i].raw; /* points into the request body, which outlives the job */
 		it->raw_len = items[i].raw_len;
+		it->key = store_event_key(it->ev.tenant, it->ev.id);
 		if (who->tenant_bound && strcmp(it->ev.tenant, who->tenant) != 0) {
 			in->probs[i].status = 403;
 			snprintf(in->probs[i].pointer, sizeof(in->probs[i].pointer), "/tenant");

@@ -1,6 +1,7 @@
 /* writer.c - the sequencer: one thread that judges, sequences, hashes and group-commits */
 #include "aupd/writer.h"
 #include "aupd/alerts.h"
+#include "aupd/keyfilter.h"
 #include "aupd/log.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct writer {
 
 	/* writer-thread state */
 	struct policy_state *state;
+	struct keyfilter *keys; /* every stored event key, roughly: skips most lookups */
 	bool state_dirty;
 	int64_t last_cp_seq;
 	int64_t last_cp_mono;
@@ -236,11 +238,13 @@ duplicate_doc(struct writer *w, int64_t seq, struct ingest_item *it, struct aupd
 static int
 find_duplicate(struct writer *w, struct ingest_item *it, int64_t key, struct aupd_error *err)
 {
-	sqlite3_stmt *st = store_stmt(w->db, ST_EVENT_BY_KEY, err);
+	sqlite3_stmt *st;
 	int64_t found = 0;
 	int rc;
 
-	if (!st)
+	if (!keyfilter_maybe(w->keys, key))
+		return 0; /* never stored: the common case costs no index lookup */
+	if (!(st = store_stmt(w->db, ST_EVENT_BY_KEY, err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, key);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -367,7 +371,7 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	  struct ingest_item *it, struct aupd_error *err)
 {
 	const struct event *ev = &it->ev;
-	int64_t key = store_event_key(ev->tenant, ev->id);
+	int64_t key = it->key;
 	int64_t seq = h->seq + 1;
 	aupd_time now = time_now();
 	struct verdict v;
@@ -392,6 +396,8 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	rc = ledger_append(w->db, h, "verdict", ev->tenant, now, w->body.buf, w->body.len, err);
 	if (rc == 0)
 		rc = index_verdict(w, ev, &v, seq, key, err);
+	if (rc == 0)
+		keyfilter_add(w->keys, key); /* kept even if the batch rolls back: a false hit only */
 	if (rc == 0)
 		rc = store_obligations(w, &v, seq, err);
 	if (rc == 0)
@@ -521,6 +527,14 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 	size_t events = 0;
 
 	memset(w->pending_verdicts, 0, sizeof(w->pending_verdicts));
+	if (keyfilter_full(w->keys)) {
+		struct keyfilter *kf = keyfilter_load(w->db, &err);
+
+		if (kf) {
+			keyfilter_free(w->keys);
+			w->keys = kf;
+		}
+	}
 	int64_t first_seq;
 	int rc;
 
@@ -972,6 +986,8 @@ writer_start(const struct config *cfg, const char *db_path, const struct ledger_
 	w->state = policy_state_new();
 	if (restore_obligations(w, err) < 0 || replay_windows(w, rules, err) < 0)
 		goto err_free;
+	if (!(w->keys = keyfilter_load(w->db, err)))
+		goto err_free;
 	recorded = store_meta_get(w->db, "rules_version");
 	if (!recorded || strcmp(recorded, ruleset_version(rules)) != 0) {
 		struct ledger_head h;
@@ -1011,6 +1027,7 @@ err_free:
 	}
 	store_close(w->ckpt_db);
 	free(recorded);
+	keyfilter_free(w->keys);
 	policy_state_free(w->state);
 	store_close(w->db);
 	sb_free(&w->body);
@@ -1078,6 +1095,7 @@ writer_free(struct writer *w)
 	    SQLITE_OK)
 		log_warn("final WAL checkpoint: %s", sqlite3_errmsg(w->db->db));
 	store_close(w->db);
+	keyfilter_free(w->keys);
 	policy_state_free(w->state);
 	ruleset_unref(w->rules);
 	sb_free(&w->body);

@@ -19,6 +19,7 @@ struct ingest_item {
 	struct event ev;   /* validated; owned by the item */
 	const char *raw;   /* the event's bytes as received (borrowed), or NULL */
 	size_t raw_len;
+	int64_t key;       /* store_event_key(tenant, id), computed by the request thread */
 	char *verdict_doc; /* result: the verdict document (owned) */
 	size_t doc_len;
 	int64_t seq;

@@ -1,0 +1,103 @@
+/* keyfilter.c - a Bloom filter over stored event keys: most new events skip the index lookup */
+#include "aupd/keyfilter.h"
+
+#include <stdlib.h>
+
+#define HASHES 6
+#define BITS_PER_KEY 16
+#define MIN_BITS (1ULL << 24) /* 2 MiB */
+
+struct keyfilter {
+	uint64_t *words;
+	uint64_t mask; /* bits - 1 (a power of two) */
+	uint64_t keys;
+	uint64_t capacity;
+};
+
+/*
+ * Event keys are already uniform (the first 8 bytes of a SHA-256), so the
+ * probe positions come from the key itself by double hashing.
+ */
+static uint64_t
+probe(int64_t key, int i)
+{
+	uint64_t h1 = (uint64_t)key, h2 = ((uint64_t)key >> 32 | (uint64_t)key << 32) | 1;
+
+	return h1 + (uint64_t)i * h2;
+}
+
+bool
+keyfilter_maybe(const struct keyfilter *kf, int64_t key)
+{
+	for (int i = 0; i < HASHES; i++) {
+		uint64_t b = probe(key, i) & kf->mask;
+
+		if (!(kf->words[b >> 6] & (1ULL << (b & 63))))
+			return false;
+	}
+	return true;
+}
+
+void
+keyfilter_add(struct keyfilter *kf, int64_t key)
+{
+	for (int i = 0; i < HASHES; i++) {
+		uint64_t b = probe(key, i) & kf->mask;
+
+		kf->words[b >> 6] |= 1ULL << (b & 63);
+	}
+	kf->keys++;
+}
+
+bool
+keyfilter_full(const struct keyfilter *kf)
+{
+	return kf->keys > kf->capacity;
+}
+
+struct keyfilter *
+keyfilter_load(struct dbconn *c, struct aupd_error *err)
+{
+	struct keyfilter *kf = xcalloc(1, sizeof(*kf));
+	sqlite3_stmt *st;
+	uint64_t n = 0, bits = MIN_BITS;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM events", -1, &st, NULL) != SQLITE_OK) {
+		store_fail(c, err, "cannot count events");
+		free(kf);
+		return NULL;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	while (bits < 2 * n * BITS_PER_KEY)
+		bits <<= 1;
+	kf->mask = bits - 1;
+	kf->capacity = bits / BITS_PER_KEY;
+	kf->words = xcalloc(bits / 64, sizeof(uint64_t));
+	if (sqlite3_prepare_v2(c->db, "SELECT key FROM events WHERE key != 0", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_fail(c, err, "cannot read event keys");
+		keyfilter_free(kf);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		keyfilter_add(kf, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		store_fail(c, err, "cannot read event keys");
+		keyfilter_free(kf);
+		return NULL;
+	}
+	return kf;
+}
+
+void
+keyfilter_free(struct keyfilter *kf)
+{
+	if (!kf)
+		return;
+	free(kf->words);
+	free(kf);
+}
