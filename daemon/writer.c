@@ -11,6 +11,14 @@
 #include <time.h>
 
 #define MAX_EVENTS_PER_COMMIT 20000
+/*
+ * The checkpointer copies WAL frames into the database as they come, but the
+ * WAL file only starts over once a checkpoint completed before a write: under
+ * continuous ingest that never happens by itself and the WAL grows without
+ * end.  Past this many frames the writer itself completes a checkpoint
+ * between two batches (most frames are copied already) and restarts the WAL.
+ */
+#define WAL_RESTART_FRAMES (64 * 1024)
 #define PROBE_INTERVAL_US (1 * AUPD_USEC)
 #define TICK_US (500 * 1000)
 
@@ -44,6 +52,7 @@ struct writer {
 	int64_t last_cp_mono;
 	atomic_bool healthy;
 	int64_t next_probe_mono;
+	int wal_frames; /* frames in the WAL after the last commit (wal hook) */
 	struct strbuf body, doc, scratch;
 
 	struct writer_stats stats;
@@ -512,6 +521,7 @@ bucket(struct writer *w, size_t events)
 }
 
 static void rebuild_state(struct writer *w);
+static void bound_wal(struct writer *w);
 
 /*
  * One group commit: every queued job in one transaction.  Jobs are answered
@@ -736,6 +746,7 @@ writer_main(void *arg)
 			probe(w);
 		if (jobs || (timer && atomic_load(&w->healthy)))
 			run_batch(w, jobs, timer && atomic_load(&w->healthy));
+		bound_wal(w);
 		if (stop && !jobs)
 			break;
 	}
@@ -769,6 +780,38 @@ checkpointer_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
+}
+
+static int
+on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	((struct writer *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/* Keeps the WAL bounded: see WAL_RESTART_FRAMES. */
+static void
+bound_wal(struct writer *w)
+{
+	int log = 0, done = 0, rc;
+	int64_t t0;
+
+	if (w->wal_frames < WAL_RESTART_FRAMES)
+		return;
+	t0 = time_mono_us();
+	/* a reader on an old snapshot (a long audit-log download) must not stall ingest */
+	sqlite3_busy_timeout(w->db->db, 50);
+	rc = sqlite3_wal_checkpoint_v2(w->db->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+	sqlite3_busy_timeout(w->db->db, 5000);
+	if (rc == SQLITE_OK) {
+		log_debug("WAL restarted after %d frames (%lld ms)", w->wal_frames,
+			  (long long)((time_mono_us() - t0) / 1000));
+		w->wal_frames = 0;
+	} else {
+		/* a long reader holds old frames: try again after the next batch */
+		log_debug("WAL restart deferred (%d of %d frames copied): %s", done, log,
+			  sqlite3_errmsg(w->db->db));
+	}
 }
 
 /* ---- start-up: state from storage ---- */
@@ -977,6 +1020,7 @@ writer_start(const struct config *cfg, const char *db_path, const struct ledger_
 		goto err_free;
 	if (store_exec(w->db, "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0", err) < 0)
 		goto err_free;
+	sqlite3_wal_hook(w->db->db, on_wal_commit, w);
 	/* the write lock, once: another process holding it is a start-up error, not a stall */
 	if (store_begin_immediate(w->db, err) < 0)
 		goto err_free;
