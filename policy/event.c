@@ -103,8 +103,8 @@ valid_action(const char *s, size_t len)
 	return !word_start;
 }
 
-static bool
-valid_resource_key(const char *s)
+bool
+event_resource_key_valid(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -214,8 +214,8 @@ string_field(json_t *obj, const char *key, bool required, const char **out,
 	return 0;
 }
 
-static int
-kv_cmp(const void *a, const void *b)
+int
+kv_compare(const void *a, const void *b)
 {
 	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
 }
@@ -237,7 +237,7 @@ resource_field(json_t *res, struct event *ev, struct event_problem *prob)
 		char ptr[160] = "/resource";
 
 		pointer_push(ptr, sizeof(ptr), key);
-		if (!valid_resource_key(key))
+		if (!event_resource_key_valid(key))
 			return problem(prob, ptr,
 				       "resource field names are 1-64 of A-Z a-z 0-9 _ -");
 		if (!json_is_string(val))
@@ -259,7 +259,7 @@ resource_field(json_t *res, struct event *ev, struct event_problem *prob)
 		i++;
 	}
 	ev->n_resource = i;
-	qsort(ev->resource, i, sizeof(*ev->resource), kv_cmp);
+	qsort(ev->resource, i, sizeof(*ev->resource), kv_compare);
 	return 0;
 }
 

@@ -29,19 +29,6 @@ static const struct {
 
 static const char *const weekdays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
-static bool
-valid_resource_key(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
 
 /* A did-you-mean for an unknown path, into buf; "" when nothing is close. */
 static void
@@ -104,7 +91,7 @@ path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, 
 		return -1;
 	}
 	if (!strncmp(s, "resource.", 9)) {
-		if (!valid_resource_key(s + 9)) {
+		if (!event_resource_key_valid(s + 9)) {
 			snprintf(why, whylen,
 				 "bad field '%s': resource field names are 1-64 of A-Z a-z 0-9 _ -",
 				 s);

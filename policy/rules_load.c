@@ -321,25 +321,7 @@ load_lists(struct loader *ld, yaml_node_t *map)
 	}
 }
 
-static int
-kv_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
-}
 
-static bool
-valid_field_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
 
 static void
 load_dataset(struct loader *ld, yaml_node_t *k, yaml_node_t *v, struct dataset *ds)
@@ -356,7 +338,7 @@ load_dataset(struct loader *ld, yaml_node_t *k, yaml_node_t *v, struct dataset *
 
 		if (!f)
 			continue;
-		if (!valid_field_name(f)) {
+		if (!event_resource_key_valid(f)) {
 			ydiag(ld->dl, ld->yd, fk,
 			      "bad field name '%s': resource field names are 1-64 of A-Z a-z 0-9 _ -",
 			      f);
@@ -389,7 +371,7 @@ load_dataset(struct loader *ld, yaml_node_t *k, yaml_node_t *v, struct dataset *
 		n++;
 	}
 	ds->n_fields = n;
-	qsort(ds->fields, n, sizeof(*ds->fields), kv_cmp);
+	qsort(ds->fields, n, sizeof(*ds->fields), kv_compare);
 	(void)k;
 }
 

@@ -57,6 +57,11 @@ struct event_problem {
 int event_from_json(json_t *obj, struct event *ev, struct event_problem *prob);
 void event_clear(struct event *ev);
 
+/* Is this a valid resource field name (1-64 of A-Z a-z 0-9 _ -)? */
+bool event_resource_key_valid(const char *s);
+/* qsort/bsearch order of struct kv by key. */
+int kv_compare(const void *a, const void *b);
+
 /* A resource field ("id", "dataset", ...) of the event itself, or NULL. */
 const char *event_resource(const struct event *ev, const char *key);
 
