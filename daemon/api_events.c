@@ -1,5 +1,6 @@
 /* api_events.c - POST /v1/events (ingest) and GET /v1/events/{tenant}/{id} */
 #include "aupd/api.h"
+#include "aupd/eventkeys.h"
 #include "aupd/log.h"
 
 #include <stdlib.h>
@@ -222,27 +223,18 @@ api_get_event(struct http_req *req)
 	struct app *app = app_of(req);
 	const char *tenant = http_param(req, 0), *id = http_param(req, 1);
 	const struct principal *who = http_principal(req);
+	struct aupd_error err;
 	struct dbconn *c;
 	sqlite3_stmt *st;
 	int64_t seq = 0;
 	json_t *body = NULL;
-	int rc;
 
 	if (!api_tenant_allowed(req, tenant))
 		return;
 	c = store_pool_get(app->pool);
-	if (!(st = store_stmt(c, ST_EVENT_BY_KEY, NULL)))
-		goto err_db;
-	sqlite3_bind_int64(st, 1, store_event_key(tenant, id));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!strcmp((const char *)sqlite3_column_text(st, 1), tenant) &&
-		    !strcmp((const char *)sqlite3_column_text(st, 2), id)) {
-			seq = sqlite3_column_int64(st, 0);
-			break;
-		}
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	seq = eventkeys_find(writer_event_keys(app->writer), c, store_event_key(tenant, id), tenant,
+			     id, &err);
+	if (seq < 0)
 		goto err_db;
 	if (seq) {
 		if (!(st = store_stmt(c, ST_LEDGER_GET, NULL)))

@@ -30,6 +30,7 @@ config_new_default(void)
 	cfg->connection_memory = 64u << 10;
 	cfg->queue_events = 100000;
 	cfg->http_threads = 2;
+	cfg->keys_in_memory = 1u << 20;
 	cfg->checkpoint_every = 1000;
 	cfg->checkpoint_interval_us = 60 * AUPD_USEC;
 	cfg->log_level = LOG_LVL_INFO;
@@ -295,7 +296,8 @@ load_limits(struct loader *ld, yaml_node_t *map)
 					   "max_connections", "max_connections_per_ip",
 					   "connection_timeout", "connection_memory",
 					   "queue_events",    "http_threads",
-					   "rate_per_token",  "rate_burst"};
+					   "rate_per_token",  "rate_burst",
+					   "keys_in_memory"};
 	struct config *c = ld->cfg;
 	yaml_node_t *v;
 
@@ -323,6 +325,8 @@ load_limits(struct loader *ld, yaml_node_t *map)
 		set_u32(ld, v, "limits.http_threads", 1, 64, &c->http_threads);
 	if ((v = ymap_get(&ld->yd, map, "rate_per_token", NULL)))
 		set_u32(ld, v, "limits.rate_per_token", 0, 10000000, &c->rate_per_token);
+	if ((v = ymap_get(&ld->yd, map, "keys_in_memory", NULL)))
+		set_u32(ld, v, "limits.keys_in_memory", 1, 100000000, &c->keys_in_memory);
 	if ((v = ymap_get(&ld->yd, map, "rate_burst", NULL)))
 		set_u32(ld, v, "limits.rate_burst", 0, 10000000, &c->rate_burst);
 }

@@ -1,5 +1,6 @@
 /* keyfilter.c - a Bloom filter over stored event keys: most new events skip the index lookup */
 #include "aupd/keyfilter.h"
+#include "aupd/util.h"
 
 #include <stdlib.h>
 
@@ -56,40 +57,16 @@ keyfilter_full(const struct keyfilter *kf)
 }
 
 struct keyfilter *
-keyfilter_load(struct dbconn *c, struct aupd_error *err)
+keyfilter_new(uint64_t n)
 {
 	struct keyfilter *kf = xcalloc(1, sizeof(*kf));
-	sqlite3_stmt *st;
-	uint64_t n = 0, bits = MIN_BITS;
-	int rc;
+	uint64_t bits = MIN_BITS;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM events", -1, &st, NULL) != SQLITE_OK) {
-		store_fail(c, err, "cannot count events");
-		free(kf);
-		return NULL;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	while (bits < 2 * n * BITS_PER_KEY)
 		bits <<= 1;
 	kf->mask = bits - 1;
 	kf->capacity = bits / BITS_PER_KEY;
 	kf->words = xcalloc(bits / 64, sizeof(uint64_t));
-	if (sqlite3_prepare_v2(c->db, "SELECT key FROM events WHERE key != 0", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		store_fail(c, err, "cannot read event keys");
-		keyfilter_free(kf);
-		return NULL;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		keyfilter_add(kf, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		store_fail(c, err, "cannot read event keys");
-		keyfilter_free(kf);
-		return NULL;
-	}
 	return kf;
 }
 

@@ -116,6 +116,19 @@ static const char *const migrations[] = {
 	"  delivered INTEGER);"
 	"CREATE INDEX outbox_due ON outbox (next_attempt) WHERE delivered IS NULL;"
 	"CREATE INDEX outbox_alert ON outbox (alert_id, id);",
+	/*
+	 * 1 -> 2: the idempotency index leaves the events table; keys of recent
+	 * events stay in memory and reach event_keys in sorted bulk merges.
+	 */
+	"DROP INDEX events_key;"
+	"CREATE TABLE event_keys ("
+	"  key INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  PRIMARY KEY (key, seq)) WITHOUT ROWID;"
+	"INSERT INTO event_keys (key, seq) SELECT key, seq FROM events WHERE key != 0 "
+	"  ORDER BY key, seq;"
+	"INSERT OR REPLACE INTO meta (key, value) "
+	"  SELECT 'keys_merged_seq', coalesce(max(seq), 0) FROM events;",
 };
 
 static const char *const stmt_sql[ST_COUNT_] = {
@@ -125,7 +138,6 @@ static const char *const stmt_sql[ST_COUNT_] = {
 	[ST_LEDGER_GET] = "SELECT seq, kind, tenant, time, body, hash FROM ledger WHERE seq = ?",
 	[ST_LEDGER_RANGE] = "SELECT seq, kind, tenant, time, body, hash FROM ledger "
 			    "WHERE seq >= ? ORDER BY seq",
-	[ST_EVENT_BY_KEY] = "SELECT seq, tenant, id FROM events WHERE key = ?",
 	[ST_EVENT_INSERT] = "INSERT INTO events (seq, key, tenant, id, actor, action, verdict, time) "
 			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_RULE_INSERT] = "INSERT OR IGNORE INTO verdict_rules (rule, tenant, seq) VALUES (?, ?, ?)",
@@ -247,7 +259,7 @@ pragma_int(struct dbconn *c, const char *sql, int *out)
 }
 
 static int
-migrate(struct dbconn *c, struct aupd_error *err)
+migrate(struct dbconn *c, int target, struct aupd_error *err)
 {
 	int version, app_id, tables;
 
@@ -265,7 +277,7 @@ migrate(struct dbconn *c, struct aupd_error *err)
 			       c->path, version, STORE_SCHEMA_VERSION);
 		return -1;
 	}
-	if (version == STORE_SCHEMA_VERSION)
+	if (version >= target)
 		return 0;
 	if (c->readonly) {
 		aupd_error_set(err, "%s has schema version %d; start aupd serve once to migrate it",
@@ -277,7 +289,7 @@ migrate(struct dbconn *c, struct aupd_error *err)
 	/* re-read inside the write lock: another process may have migrated meanwhile */
 	if (pragma_int(c, "PRAGMA user_version", &version) < 0)
 		goto err_rollback;
-	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+	for (int v = version; v < target; v++) {
 		char sql[64];
 
 		if (store_exec(c, migrations[v], err) < 0)
@@ -372,6 +384,12 @@ read_only_media(const char *path)
 	return ro;
 }
 
+int
+store_migrate_to(struct dbconn *c, int version, struct aupd_error *err)
+{
+	return migrate(c, version, err);
+}
+
 struct dbconn *
 store_open(const char *path, unsigned flags, struct aupd_error *err)
 {
@@ -435,7 +453,7 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 	}
 	if (store_exec(c, "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY", err) < 0)
 		goto err_free;
-	if (!(flags & STORE_NO_MIGRATE) && migrate(c, err) < 0)
+	if (!(flags & STORE_NO_MIGRATE) && migrate(c, STORE_SCHEMA_VERSION, err) < 0)
 		goto err_free;
 	return c;
 

@@ -1,7 +1,7 @@
 /* writer.c - the sequencer: one thread that judges, sequences, hashes and group-commits */
 #include "aupd/writer.h"
 #include "aupd/alerts.h"
-#include "aupd/keyfilter.h"
+#include "aupd/eventkeys.h"
 #include "aupd/log.h"
 
 #include <errno.h>
@@ -46,7 +46,7 @@ struct writer {
 
 	/* writer-thread state */
 	struct policy_state *state;
-	struct keyfilter *keys; /* every stored event key, roughly: skips most lookups */
+	struct eventkeys *keys; /* the idempotency index */
 	bool state_dirty;
 	int64_t last_cp_seq;
 	int64_t last_cp_mono;
@@ -117,6 +117,12 @@ bool
 writer_healthy(struct writer *w)
 {
 	return atomic_load(&w->healthy);
+}
+
+struct eventkeys *
+writer_event_keys(struct writer *w)
+{
+	return w->keys;
 }
 
 struct writer_stats *
@@ -247,28 +253,11 @@ duplicate_doc(struct writer *w, int64_t seq, struct ingest_item *it, struct aupd
 static int
 find_duplicate(struct writer *w, struct ingest_item *it, int64_t key, struct aupd_error *err)
 {
-	sqlite3_stmt *st;
-	int64_t found = 0;
-	int rc;
+	int64_t seq = eventkeys_find(w->keys, w->db, key, it->ev.tenant, it->ev.id, err);
 
-	if (!keyfilter_maybe(w->keys, key))
-		return 0; /* never stored: the common case costs no index lookup */
-	if (!(st = store_stmt(w->db, ST_EVENT_BY_KEY, err)))
-		return -1;
-	sqlite3_bind_int64(st, 1, key);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!strcmp((const char *)sqlite3_column_text(st, 1), it->ev.tenant) &&
-		    !strcmp((const char *)sqlite3_column_text(st, 2), it->ev.id)) {
-			found = sqlite3_column_int64(st, 0);
-			break;
-		}
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(w->db, err, "cannot look up an event");
-	if (!found)
-		return 0;
-	return duplicate_doc(w, found, it, err) < 0 ? -1 : 1;
+	if (seq <= 0)
+		return seq < 0 ? -1 : 0;
+	return duplicate_doc(w, seq, it, err) < 0 ? -1 : 1;
 }
 
 static int
@@ -406,7 +395,7 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 	if (rc == 0)
 		rc = index_verdict(w, ev, &v, seq, key, err);
 	if (rc == 0)
-		keyfilter_add(w->keys, key); /* kept even if the batch rolls back: a false hit only */
+		eventkeys_add(w->keys, key, seq); /* a rollback reloads them (rebuild_state) */
 	if (rc == 0)
 		rc = store_obligations(w, &v, seq, err);
 	if (rc == 0)
@@ -533,21 +522,11 @@ run_batch(struct writer *w, struct writer_job *jobs, bool timer)
 	struct aupd_error err = {0};
 	struct ledger_head h;
 	struct ruleset *rs = NULL, *before = w->rules;
-	int64_t cp_seq = w->last_cp_seq;
+	int64_t cp_seq = w->last_cp_seq, first_seq;
 	size_t events = 0;
-
-	memset(w->pending_verdicts, 0, sizeof(w->pending_verdicts));
-	if (keyfilter_full(w->keys)) {
-		struct keyfilter *kf = keyfilter_load(w->db, &err);
-
-		if (kf) {
-			keyfilter_free(w->keys);
-			w->keys = kf;
-		}
-	}
-	int64_t first_seq;
 	int rc;
 
+	memset(w->pending_verdicts, 0, sizeof(w->pending_verdicts));
 	if (w->state_dirty)
 		rebuild_state(w);
 	rc = store_begin_immediate(w->db, &err);
@@ -746,6 +725,12 @@ writer_main(void *arg)
 			probe(w);
 		if (jobs || (timer && atomic_load(&w->healthy)))
 			run_batch(w, jobs, timer && atomic_load(&w->healthy));
+		if (atomic_load(&w->healthy) && eventkeys_merge_due(w->keys)) {
+			struct aupd_error err;
+
+			if (eventkeys_merge(w->keys, w->db, &err) < 0)
+				log_warn("event key merge deferred: %s", err.msg);
+		}
 		bound_wal(w);
 		if (stop && !jobs)
 			break;
@@ -975,7 +960,8 @@ rebuild_state(struct writer *w)
 
 	policy_state_free(w->state);
 	w->state = policy_state_new();
-	if (restore_obligations(w, &err) < 0 || replay_windows(w, rs, &err) < 0)
+	if (eventkeys_reload(w->keys, w->db, &err) < 0 || restore_obligations(w, &err) < 0 ||
+	    replay_windows(w, rs, &err) < 0)
 		log_err("cannot rebuild window state: %s (will retry)", err.msg);
 	else
 		w->state_dirty = false;
@@ -1030,7 +1016,7 @@ writer_start(const struct config *cfg, const char *db_path, const struct ledger_
 	w->state = policy_state_new();
 	if (restore_obligations(w, err) < 0 || replay_windows(w, rules, err) < 0)
 		goto err_free;
-	if (!(w->keys = keyfilter_load(w->db, err)))
+	if (!(w->keys = eventkeys_load(w->db, cfg->keys_in_memory, err)))
 		goto err_free;
 	recorded = store_meta_get(w->db, "rules_version");
 	if (!recorded || strcmp(recorded, ruleset_version(rules)) != 0) {
@@ -1071,7 +1057,7 @@ err_free:
 	}
 	store_close(w->ckpt_db);
 	free(recorded);
-	keyfilter_free(w->keys);
+	eventkeys_free(w->keys);
 	policy_state_free(w->state);
 	store_close(w->db);
 	sb_free(&w->body);
@@ -1139,7 +1125,7 @@ writer_free(struct writer *w)
 	    SQLITE_OK)
 		log_warn("final WAL checkpoint: %s", sqlite3_errmsg(w->db->db));
 	store_close(w->db);
-	keyfilter_free(w->keys);
+	eventkeys_free(w->keys);
 	policy_state_free(w->state);
 	ruleset_unref(w->rules);
 	sb_free(&w->body);

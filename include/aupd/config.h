@@ -46,6 +46,7 @@ struct config {
 	uint64_t connection_memory;
 	uint32_t queue_events; /* events waiting for the writer before 503 */
 	uint32_t http_threads;
+	uint32_t keys_in_memory; /* recent idempotency keys held before a bulk merge */
 
 	uint32_t checkpoint_every;
 	int64_t checkpoint_interval_us;

@@ -6,16 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aupd/store.h"
 
 struct keyfilter;
 
 /*
- * Builds the filter from every key in the events table (one index scan).
- * Sized for twice the keys stored, at 16 bits a key (false positives about
- * 0.05%).  NULL with `err`.
+ * An empty filter sized for twice `keys` keys, at 16 bits a key (false
+ * positives about 0.05% when full).
  */
-struct keyfilter *keyfilter_load(struct dbconn *c, struct aupd_error *err);
+struct keyfilter *keyfilter_new(uint64_t keys);
 void keyfilter_free(struct keyfilter *kf);
 /* False: the key was never added, so no stored event has it.  True: look it up. */
 bool keyfilter_maybe(const struct keyfilter *kf, int64_t key);

@@ -8,7 +8,7 @@
 
 #include "aupd/util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {
@@ -16,7 +16,6 @@ enum stmt_id {
 	ST_LEDGER_INSERT,   /* seq, kind, tenant, time, body, hash */
 	ST_LEDGER_GET,      /* one record by seq */
 	ST_LEDGER_RANGE,    /* records seq >= ? ORDER BY seq */
-	ST_EVENT_BY_KEY,    /* seq, tenant, id by key hash */
 	ST_EVENT_INSERT,    /* seq, key, tenant, id, actor, action, verdict, time */
 	ST_RULE_INSERT,     /* rule, seq */
 	ST_CHECKPOINT_INSERT,
@@ -64,6 +63,11 @@ enum store_open_flags {
  */
 struct dbconn *store_open(const char *path, unsigned flags, struct aupd_error *err);
 void store_close(struct dbconn *c);
+/*
+ * Applies forward migrations up to `version` only (store_open applies them
+ * all): for tests of the migrations themselves.
+ */
+int store_migrate_to(struct dbconn *c, int version, struct aupd_error *err);
 
 /* The prepared statement `id`, reset and with bindings cleared; NULL on error (err set). */
 sqlite3_stmt *store_stmt(struct dbconn *c, enum stmt_id id, struct aupd_error *err);

@@ -129,6 +129,8 @@ aupd_time writer_rules_loaded_at(struct writer *w);
 /* False while storage refuses writes (disk full, I/O errors): ingest is refused. */
 bool writer_healthy(struct writer *w);
 struct writer_stats *writer_stats(struct writer *w);
+/* The idempotency index (lookups are thread-safe). */
+struct eventkeys *writer_event_keys(struct writer *w);
 /* Events queued and not yet committed. */
 unsigned writer_queued(struct writer *w);
 

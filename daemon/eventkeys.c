@@ -1,0 +1,299 @@
+/* eventkeys.c - which (tenant, id) pairs are stored: the idempotency index, kept cheap to grow */
+#include "aupd/eventkeys.h"
+#include "aupd/keyfilter.h"
+#include "aupd/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CANDIDATES 16
+
+struct recent {
+	int64_t key;
+	int64_t seq; /* 0: an empty slot (seqs start at 1) */
+};
+
+struct eventkeys {
+	pthread_rwlock_t lock; /* guards everything below */
+	struct keyfilter *bloom;
+	struct recent *slots; /* open addressing; a key may repeat (hash collisions) */
+	size_t cap, used;
+	int64_t merged_seq; /* keys of events up to this seq are in event_keys */
+	size_t merge_every;
+};
+
+static const char sql_event_at[] = "SELECT tenant, id FROM events WHERE seq = ?";
+static const char sql_archived[] = "SELECT seq FROM event_keys WHERE key = ?";
+static const char sql_merge[] =
+	"INSERT OR IGNORE INTO event_keys (key, seq) SELECT key, seq FROM events "
+	"WHERE seq > ? AND key != 0 ORDER BY key, seq";
+
+static size_t
+slot_of(const struct eventkeys *ek, int64_t key)
+{
+	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 7) & (ek->cap - 1);
+}
+
+static void
+recent_put(struct eventkeys *ek, int64_t key, int64_t seq)
+{
+	size_t i;
+
+	if (2 * (ek->used + 1) > ek->cap) {
+		struct recent *old = ek->slots;
+		size_t oldcap = ek->cap;
+
+		ek->cap *= 2;
+		ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
+		ek->used = 0;
+		for (size_t j = 0; j < oldcap; j++)
+			if (old[j].seq)
+				recent_put(ek, old[j].key, old[j].seq);
+		free(old);
+	}
+	for (i = slot_of(ek, key); ek->slots[i].seq; i = (i + 1) & (ek->cap - 1))
+		;
+	ek->slots[i].key = key;
+	ek->slots[i].seq = seq;
+	ek->used++;
+}
+
+static void
+recent_clear(struct eventkeys *ek)
+{
+	memset(ek->slots, 0, ek->cap * sizeof(*ek->slots));
+	ek->used = 0;
+}
+
+static int
+load_recent(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT key, seq FROM events WHERE seq > ? AND key != 0", -1,
+			       &st, NULL) != SQLITE_OK)
+		return store_fail(c, err, "cannot read recent event keys");
+	sqlite3_bind_int64(st, 1, ek->merged_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t key = sqlite3_column_int64(st, 0);
+
+		keyfilter_add(ek->bloom, key);
+		recent_put(ek, key, sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(c, err, "cannot read recent event keys");
+}
+
+/* The Bloom filter over every stored key: the archive, then the recent ones. */
+static int
+load_bloom(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
+{
+	sqlite3_stmt *st;
+	uint64_t n = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT (SELECT count(*) FROM event_keys) + "
+			       "(SELECT count(*) FROM events WHERE seq > ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_fail(c, err, "cannot count event keys");
+	sqlite3_bind_int64(st, 1, ek->merged_seq);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	keyfilter_free(ek->bloom);
+	ek->bloom = keyfilter_new(n + ek->merge_every);
+	if (sqlite3_prepare_v2(c->db, "SELECT key FROM event_keys", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(c, err, "cannot read event keys");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		keyfilter_add(ek->bloom, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(c, err, "cannot read event keys");
+}
+
+struct eventkeys *
+eventkeys_load(struct dbconn *c, uint32_t merge_every, struct aupd_error *err)
+{
+	struct eventkeys *ek = xcalloc(1, sizeof(*ek));
+	char *merged = store_meta_get(c, "keys_merged_seq");
+
+	pthread_rwlock_init(&ek->lock, NULL);
+	ek->merged_seq = merged ? atoll(merged) : 0;
+	ek->merge_every = merge_every ? merge_every : 1;
+	free(merged);
+	ek->cap = 1024;
+	while (ek->cap < 2 * ek->merge_every)
+		ek->cap *= 2;
+	ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
+	if (load_bloom(ek, c, err) < 0 || load_recent(ek, c, err) < 0) {
+		eventkeys_free(ek);
+		return NULL;
+	}
+	return ek;
+}
+
+void
+eventkeys_free(struct eventkeys *ek)
+{
+	if (!ek)
+		return;
+	keyfilter_free(ek->bloom);
+	free(ek->slots);
+	pthread_rwlock_destroy(&ek->lock);
+	free(ek);
+}
+
+/* Does the event at `seq` have this tenant and id?  1 yes, 0 no, -1 on error. */
+static int
+is_event(struct dbconn *c, int64_t seq, const char *tenant, const char *id, struct aupd_error *err)
+{
+	sqlite3_stmt *st = store_cached(c, sql_event_at, err);
+	int rc, same = 0;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		same = !strcmp((const char *)sqlite3_column_text(st, 0), tenant) &&
+		       !strcmp((const char *)sqlite3_column_text(st, 1), id);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(c, err, "cannot read an event");
+	return same;
+}
+
+int64_t
+eventkeys_find(struct eventkeys *ek, struct dbconn *c, int64_t key, const char *tenant,
+	       const char *id, struct aupd_error *err)
+{
+	int64_t cand[MAX_CANDIDATES], found = 0;
+	size_t n = 0;
+	sqlite3_stmt *st;
+	bool maybe;
+	int rc;
+
+	/* consult memory before storage: a merge commits before it clears memory */
+	pthread_rwlock_rdlock(&ek->lock);
+	maybe = keyfilter_maybe(ek->bloom, key);
+	if (maybe)
+		for (size_t i = slot_of(ek, key); ek->slots[i].seq && n < MAX_CANDIDATES;
+		     i = (i + 1) & (ek->cap - 1))
+			if (ek->slots[i].key == key)
+				cand[n++] = ek->slots[i].seq;
+	pthread_rwlock_unlock(&ek->lock);
+	if (!maybe)
+		return 0; /* never stored: the common case costs no lookup at all */
+	for (size_t i = 0; i < n; i++) {
+		rc = is_event(c, cand[i], tenant, id, err);
+		if (rc != 0)
+			return rc < 0 ? -1 : cand[i];
+	}
+	if (!(st = store_cached(c, sql_archived, err)))
+		return -1;
+	sqlite3_bind_int64(st, 1, key);
+	while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		int same = is_event(c, seq, tenant, id, err);
+
+		if (same < 0) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		if (same)
+			found = seq;
+	}
+	if (!found && rc != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return store_fail(c, err, "cannot look up an event key");
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+void
+eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq)
+{
+	pthread_rwlock_wrlock(&ek->lock);
+	keyfilter_add(ek->bloom, key);
+	recent_put(ek, key, seq);
+	pthread_rwlock_unlock(&ek->lock);
+}
+
+bool
+eventkeys_merge_due(const struct eventkeys *ek)
+{
+	return ek->used >= ek->merge_every;
+}
+
+int
+eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
+{
+	int64_t t0 = time_mono_us(), upto = ek->merged_seq;
+	sqlite3_stmt *st;
+	char buf[32];
+	size_t n = ek->used;
+
+	if (store_begin_immediate(c, err) < 0)
+		return -1;
+	/* sorted: each page of the index is visited once, in order */
+	if (!(st = store_cached(c, sql_merge, err)))
+		goto err_rollback;
+	sqlite3_bind_int64(st, 1, ek->merged_seq);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		store_fail(c, err, "cannot merge event keys");
+		sqlite3_reset(st);
+		goto err_rollback;
+	}
+	sqlite3_reset(st);
+	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_fail(c, err, "cannot read the last event");
+		goto err_rollback;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > upto)
+		upto = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	snprintf(buf, sizeof(buf), "%lld", (long long)upto);
+	if (store_meta_set(c, "keys_merged_seq", buf, err) < 0 || store_commit(c, err) < 0)
+		goto err_rollback;
+	pthread_rwlock_wrlock(&ek->lock);
+	recent_clear(ek);
+	ek->merged_seq = upto;
+	pthread_rwlock_unlock(&ek->lock);
+	if (keyfilter_full(ek->bloom)) {
+		struct eventkeys tmp = {.merged_seq = upto, .merge_every = ek->merge_every};
+
+		/* built aside, swapped under the lock */
+		if (load_bloom(&tmp, c, err) == 0) {
+			pthread_rwlock_wrlock(&ek->lock);
+			keyfilter_free(ek->bloom);
+			ek->bloom = tmp.bloom;
+			pthread_rwlock_unlock(&ek->lock);
+		} else {
+			keyfilter_free(tmp.bloom);
+		}
+	}
+	log_info("merged %zu event keys into the idempotency index in %lld ms", n,
+		 (long long)((time_mono_us() - t0) / 1000));
+	return 0;
+
+err_rollback:
+	store_rollback(c);
+	return -1;
+}
+
+int
+eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&ek->lock);
+	recent_clear(ek);
+	rc = load_recent(ek, c, err);
+	pthread_rwlock_unlock(&ek->lock);
+	return rc;
+}

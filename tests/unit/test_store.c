@@ -1,0 +1,128 @@
+/* test_store.c - schema migrations and the idempotency index (event keys) */
+#include "aupd/eventkeys.h"
+#include "aupd/store.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+insert_event(struct dbconn *c, int64_t seq, const char *tenant, const char *id)
+{
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(c->db,
+					    "INSERT INTO events (seq, key, tenant, id, actor, action, "
+					    "verdict, time) VALUES (?, ?, ?, ?, 'a', 'x.y', 0, 0)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, store_event_key(tenant, id));
+	sqlite3_bind_text(st, 3, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+static int64_t
+count(struct dbconn *c, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(c->db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+START_TEST(migration_1_to_2_moves_keys_out_of_events)
+{
+	char *dir = tu_tmpdir();
+	const char *path = tu_path(dir, "aupd.db");
+	struct aupd_error err;
+	struct dbconn *c = store_open(path, STORE_CREATE | STORE_NO_MIGRATE, &err);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(store_migrate_to(c, 1, &err), 0);
+	insert_event(c, 1, "a", "e1");
+	insert_event(c, 2, "b", "e1");
+	insert_event(c, 5, "a", "e2");
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE name = 'events_key'"), 1);
+	store_close(c);
+
+	c = store_open(path, STORE_CREATE, &err);
+	ck_assert_msg(c != NULL, "%s", err.msg);
+	ck_assert_int_eq(count(c, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE name = 'events_key'"), 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 3);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 5);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(keys_found_in_memory_and_after_merges)
+{
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	char id[32];
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, 4, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= 10; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		insert_event(c, i, "t", id);
+		eventkeys_add(ek, store_event_key("t", id), i);
+		if (eventkeys_merge_due(ek))
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	}
+	/* e1..e8 were merged in two rounds of 4; e9 and e10 are only in memory */
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 8);
+	for (int i = 1; i <= 10; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
+	}
+	ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", "e11"), "t", "e11", &err), 0);
+	ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("u", "e1"), "u", "e1", &err), 0);
+	/* a key that matches but names another event (a hash collision) is not a hit */
+	ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", "e3"), "t", "e4", &err), 0);
+	eventkeys_free(ek);
+	/* a restart finds both kinds again */
+	ek = eventkeys_load(c, 4, &err);
+	for (int i = 1; i <= 10; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
+	}
+	eventkeys_free(ek);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, migration_1_to_2_moves_keys_out_of_events);
+	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(suite());
+}
