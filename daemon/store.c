@@ -129,6 +129,12 @@ static const char *const migrations[] = {
 	"  ORDER BY key, seq;"
 	"INSERT OR REPLACE INTO meta (key, value) "
 	"  SELECT 'keys_merged_seq', coalesce(max(seq), 0) FROM events;",
+	/*
+	 * 2 -> 3: no (tenant, actor, seq) index.  Every commit dirtied one page
+	 * of it per active actor; queries by tenant and actor now walk the
+	 * tenant's index and test the actor.
+	 */
+	"DROP INDEX events_tenant_actor;",
 };
 
 static const char *const stmt_sql[ST_COUNT_] = {

@@ -8,7 +8,7 @@
 
 #include "aupd/util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {

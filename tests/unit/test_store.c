@@ -38,7 +38,7 @@ count(struct dbconn *c, const char *sql)
 	return n;
 }
 
-START_TEST(migration_1_to_2_moves_keys_out_of_events)
+START_TEST(migrations_from_1_move_keys_out_of_events)
 {
 	char *dir = tu_tmpdir();
 	const char *path = tu_path(dir, "aupd.db");
@@ -57,6 +57,9 @@ START_TEST(migration_1_to_2_moves_keys_out_of_events)
 	ck_assert_msg(c != NULL, "%s", err.msg);
 	ck_assert_int_eq(count(c, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE name = 'events_key'"), 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master "
+				  "WHERE name = 'events_tenant_actor'"),
+			 0);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 3);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
@@ -115,7 +118,7 @@ suite(void)
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, migration_1_to_2_moves_keys_out_of_events);
+	tcase_add_test(tc, migrations_from_1_move_keys_out_of_events);
 	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
 	suite_add_tcase(s, tc);
 	return s;
