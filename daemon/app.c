@@ -231,9 +231,18 @@ app_start(struct config *cfg, int *exit_status)
 			log_err("cannot start: %s", err.msg);
 			goto err_notifier;
 		}
+	} else if (privs_root() && !cfg->listen_loopback) {
+		/* a root process reachable from the network: refuse */
+		log_err("cannot start: refusing to run as root while listening on %s%s%s:%u, "
+			"which is not a loopback address: set `user:` in the configuration to the "
+			"account to switch to after binding (the systemd unit runs as user aupd)",
+			cfg->listen_ipv6 ? "[" : "", cfg->listen_host, cfg->listen_ipv6 ? "]" : "",
+			(unsigned)cfg->listen_port);
+		goto err_notifier;
 	} else if (privs_root()) {
 		log_warn("running as root: set `user:` in the configuration to drop to an "
-			 "unprivileged account after binding (the systemd unit runs as user aupd)");
+			 "unprivileged account after binding (the systemd unit runs as user aupd); "
+			 "as root without it aupd only listens on loopback addresses");
 	}
 
 	if (mkdir_p(cfg->state_dir, 0700, &err) < 0) {

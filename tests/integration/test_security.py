@@ -3,11 +3,12 @@ logs and the ledger, file modes, and dropping root after binding."""
 
 import os
 import pwd
+import shutil
 import sqlite3
 import stat
 import subprocess
 
-from aupdtest import Daemon, event, run, write
+from aupdtest import AUPD, Daemon, event, run, write
 
 
 def s_client(d, *args):
@@ -120,14 +121,32 @@ def test_root_drops_to_the_configured_user():
         assert d.verify().returncode == 0
 
 
-def test_root_without_user_warns():
+def test_root_without_user_only_on_loopback():
     if os.geteuid() != 0:
         print("skip: not running as root")
         return
     with Daemon() as d:
-        d.start()
+        d.start()  # 127.0.0.1: allowed, with a warning
         assert "running as root: set `user:`" in d.log()
         d.stop()
+        # reachable from the network as root: refused, nothing created
+        text = open(d.config_path).read().replace("listen: 127.0.0.1:0\n", "listen: 0.0.0.0:0\n")
+        write(d.config_path, text)
+        shutil.rmtree(d.state)
+        p = subprocess.run([AUPD, "serve", "--config", d.config_path], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 1, p
+        assert "refusing to run as root while listening on 0.0.0.0:0" in p.stderr, p.stderr
+        assert not os.path.exists(d.state)
+        # the same address with user: binds, then drops
+        os.chmod(d.tmp, 0o755)
+        d.write_config("user: nobody\n")
+        text = open(d.config_path).read().replace("listen: 127.0.0.1:0\n", "listen: 0.0.0.0:0\n")
+        write(d.config_path, text)
+        d.start()
+        assert "running as user nobody" in d.log()
+        assert d.get("/healthz").status == 200
+        assert d.stop() == 0
 
 
 def test_unknown_user_is_refused():
