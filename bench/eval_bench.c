@@ -153,11 +153,8 @@ static int
 parse_line(const char *line, size_t len, struct event *ev)
 {
 	struct event_problem prob;
-	json_t *j = json_loadb(line, len, 0, NULL);
-	int rc = j ? event_from_json(j, ev, &prob) : -1;
 
-	json_decref(j);
-	return rc;
+	return event_parse(line, len, ev, &prob, NULL) == EVENT_PARSE_OK ? 0 : -1;
 }
 
 static int

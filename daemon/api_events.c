@@ -176,11 +176,7 @@ api_post_events(struct http_req *req)
 	for (size_t i = 0; i < n; i++) {
 		struct ingest_item *it = &in->job->items[n_ok];
 
-		if (!items[i].json) {
-			in->probs[i] = items[i].prob;
-			continue;
-		}
-		if (event_from_json(items[i].json, &it->ev, &in->probs[i]) < 0)
+		if (body_item_event(&items[i], &it->ev, &in->probs[i]) < 0)
 			continue;
 		it->raw = items[i].raw; /* points into the request body, which outlives the job */
 		it->raw_len = items[i].raw_len;

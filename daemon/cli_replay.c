@@ -141,8 +141,8 @@ parse_batch(const char *name, struct batch *b)
 		struct item *it = &b->items[i];
 		struct event_problem prob;
 		json_error_t jerr;
-		json_t *doc;
 		char col[24];
+		int rc;
 
 		it->error = NULL;
 		it->ok = false;
@@ -151,15 +151,14 @@ parse_batch(const char *name, struct batch *b)
 					       "8388608", "");
 			continue;
 		}
-		doc = json_loadb(b->text + b->offs[i], b->lens[i],
-				 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-		if (!doc) {
+		rc = event_parse(b->text + b->offs[i], b->lens[i], &it->ev, &prob, &jerr);
+		if (rc == EVENT_PARSE_NOT_JSON) {
 			snprintf(col, sizeof(col), "%d", jerr.column);
 			it->error = line_error(name, it->lineno, "invalid JSON: %s (column %s)",
 					       jerr.text, col);
 			continue;
 		}
-		if (event_from_json(doc, &it->ev, &prob) < 0) {
+		if (rc == EVENT_PARSE_INVALID) {
 			if (prob.pointer[0])
 				it->error = line_error(name, it->lineno, "%s (at %s)", prob.detail,
 						       prob.pointer);
@@ -168,7 +167,6 @@ parse_batch(const char *name, struct batch *b)
 		} else {
 			it->ok = true;
 		}
-		json_decref(doc);
 	}
 }
 

@@ -1,5 +1,6 @@
 /* event.c - usage events: validation per the contract's field table, request bodies */
 #include "aupd/event.h"
+#include "policy_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -63,8 +64,8 @@ printable_length(const char *s, size_t len)
 	return n;
 }
 
-static bool
-valid_id(const char *s, size_t len)
+bool
+event_valid_id(const char *s, size_t len)
 {
 	if (len < 1 || len > EVENT_MAX_FIELD)
 		return false;
@@ -79,8 +80,8 @@ valid_id(const char *s, size_t len)
 }
 
 /* Lowercase dotted words: [a-z][a-z0-9_-]* joined by single dots. */
-static bool
-valid_action(const char *s, size_t len)
+bool
+event_valid_action(const char *s, size_t len)
 {
 	bool word_start = true;
 
@@ -315,7 +316,7 @@ event_fill(json_t *obj, struct event *ev, struct event_problem *prob)
 		return problem(prob, "/id", "id is required");
 	if (!json_is_string(v))
 		return problem(prob, "/id", "id must be a string");
-	if (!valid_id(json_string_value(v), json_string_length(v)))
+	if (!event_valid_id(json_string_value(v), json_string_length(v)))
 		return problem(prob, "/id", "id must be 1 to 128 of A-Z a-z 0-9 . _ : -");
 	ev->id = json_string_value(v);
 
@@ -335,7 +336,7 @@ event_fill(json_t *obj, struct event *ev, struct event_problem *prob)
 	v = json_object_get(obj, "action");
 	if (!v)
 		return problem(prob, "/action", "action is required");
-	if (!json_is_string(v) || !valid_action(json_string_value(v), json_string_length(v)))
+	if (!json_is_string(v) || !event_valid_action(json_string_value(v), json_string_length(v)))
 		return problem(prob, "/action",
 			       "action must be lowercase dotted words such as face.search or "
 			       "data.delete (at most 128 characters)");
@@ -380,7 +381,12 @@ err_clear:
 void
 event_clear(struct event *ev)
 {
-	free(ev->resource);
+	if (ev->own)
+		free(ev->own); /* resource lives in it */
+	else
+		free(ev->resource);
+	if (ev->attr_parsed)
+		json_decref(ev->attributes);
 	json_decref(ev->doc);
 	memset(ev, 0, sizeof(*ev));
 }
@@ -420,6 +426,22 @@ push_item(struct body_item **items, size_t *n, size_t *cap, json_t *json)
 	(*n)++;
 }
 
+/* An item the scanner reads and validates at once (true), with its bytes kept. */
+static bool
+scan_item(struct body_item **items, size_t *n, size_t *cap, const char *s, size_t len)
+{
+	struct event ev;
+
+	if (event_scan(s, len, &ev) < 0)
+		return false;
+	push_item(items, n, cap, NULL);
+	(*items)[*n - 1].ev = ev;
+	(*items)[*n - 1].has_event = true;
+	(*items)[*n - 1].raw = s;
+	(*items)[*n - 1].raw_len = len;
+	return true;
+}
+
 int
 body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 	   struct body_item **items, size_t *n, bool *single, bool *too_many,
@@ -434,7 +456,18 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 	*single = false;
 	*too_many = false;
 	if (fmt == BODY_JSON) {
-		json_t *doc = json_loadb(body, len, LOAD_FLAGS, &jerr);
+		const char *s = body, *e = body + len;
+		json_t *doc;
+
+		while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+			e--;
+		if (s < e && *s == '{' && scan_item(items, n, &cap, s, (size_t)(e - s))) {
+			*single = true;
+			return 0;
+		}
+		doc = json_loadb(body, len, LOAD_FLAGS, &jerr);
 
 		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow) {
 			/* an integer beyond 64 bits: kept as a double rather than spoil the batch */
@@ -473,12 +506,6 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 		*single = true;
 		push_item(items, n, &cap, doc);
 		if (!real_fallback) {
-			const char *s = body, *e = body + len;
-
-			while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-				s++;
-			while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-				e--;
 			(*items)[0].raw = s;
 			(*items)[0].raw_len = (size_t)(e - s);
 		}
@@ -511,6 +538,8 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 			*n = 0;
 			return -1;
 		}
+		if (scan_item(items, n, &cap, s, (size_t)(e - s)))
+			continue;
 		json_t *doc = json_loadb(s, (size_t)(e - s), LOAD_FLAGS, &jerr);
 
 		if (!doc && json_error_code(&jerr) == json_error_numeric_overflow) {
@@ -542,7 +571,26 @@ body_split(const char *body, size_t len, enum body_format fmt, size_t max_items,
 void
 body_items_free(struct body_item *items, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		event_clear(&items[i].ev);
 		json_decref(items[i].json);
+	}
 	free(items);
+}
+
+int
+body_item_event(struct body_item *it, struct event *ev, struct event_problem *prob)
+{
+	if (it->has_event) {
+		*ev = it->ev;
+		memset(&it->ev, 0, sizeof(it->ev));
+		it->has_event = false;
+		return 0;
+	}
+	if (!it->json) {
+		memset(ev, 0, sizeof(*ev));
+		*prob = it->prob;
+		return -1;
+	}
+	return event_from_json(it->json, ev, prob);
 }

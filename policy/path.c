@@ -311,8 +311,8 @@ path_get(const struct path *p, struct evctx *c, struct value *out)
 		resource_value(p, c, out);
 		return;
 	case P_ATTR:
-		if (ev && ev->attributes)
-			attr_value(p, ev->attributes, out);
+		if (ev && event_attributes(ev))
+			attr_value(p, event_attributes(ev), out);
 		return;
 	case P_VERDICT:
 		if (c->v) {

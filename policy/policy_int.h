@@ -11,6 +11,13 @@
 #include "aupd/policy.h"
 #include "aupd/yamldoc.h"
 
+/* ---- event.c: the contract's field checks, shared with the scanner (event_scan.c) ---- */
+
+/* 1 to 128 of A-Z a-z 0-9 . _ : - */
+bool event_valid_id(const char *s, size_t len);
+/* lowercase dotted words such as face.search, at most 128 characters */
+bool event_valid_action(const char *s, size_t len);
+
 /* ---- arena.c: build-once allocations owned by a ruleset ---- */
 
 struct arena {

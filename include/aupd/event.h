@@ -19,9 +19,12 @@ struct kv {
 };
 
 /*
- * A validated event.  Every string is borrowed from `doc` (the JSON object
- * it was read from), which the event holds one reference to; event_clear()
- * drops it.  `resource` is sorted by key.
+ * A validated event.  Read by event_from_json(), every string is borrowed
+ * from `doc` (the JSON object it was read from), which the event holds one
+ * reference to.  Read from text by the scanner of event_parse(), `doc` is
+ * NULL and the strings, `resource` and the attributes' text live in `own`.
+ * event_clear() releases either.  `resource` is sorted by key.  Read the
+ * attributes with event_attributes().
  */
 struct event {
 	const char *id;
@@ -37,8 +40,12 @@ struct event {
 	size_t n_resource;
 	aupd_time resource_created; /* valid when has_created */
 	bool has_created;
-	json_t *attributes; /* borrowed from doc; NULL when absent */
+	json_t *attributes; /* borrowed from doc, or parsed from attr_text on first use */
 	json_t *doc;
+	char *own;             /* the scanner's copy of the strings (resource points into it) */
+	const char *attr_text; /* the attributes object as JSON text (in own), or NULL */
+	size_t attr_len;
+	bool attr_parsed; /* attributes was parsed from attr_text: released with the event */
 };
 
 /* Why an item was rejected: RFC 6901 pointer into the item, and a sentence. */
@@ -57,6 +64,34 @@ struct event_problem {
 int event_from_json(json_t *obj, struct event *ev, struct event_problem *prob);
 void event_clear(struct event *ev);
 
+/*
+ * Parses and validates one event from its JSON text: the same acceptance,
+ * values and problems as json_loadb() (duplicate keys rejected, NUL allowed
+ * by the parser and then refused by the validator) followed by
+ * event_from_json(), but events of the usual shape (ASCII, no escapes in
+ * the contract's fields, plain numbers) are read by a scanner straight into
+ * one allocation, without building a JSON tree; anything else takes the
+ * jansson path.  Returns EVENT_PARSE_OK, EVENT_PARSE_REAL when integers
+ * beyond 64 bits were read as reals (the text then no longer says exactly
+ * what was judged: store a re-encoding of ev->doc), EVENT_PARSE_INVALID
+ * with `prob` filled, or EVENT_PARSE_NOT_JSON with `jerr` filled.
+ */
+enum {
+	EVENT_PARSE_OK = 0,
+	EVENT_PARSE_REAL = 1,
+	EVENT_PARSE_INVALID = -1,
+	EVENT_PARSE_NOT_JSON = -2,
+};
+int event_parse(const char *text, size_t len, struct event *ev, struct event_problem *prob,
+		json_error_t *jerr);
+/* The scanner alone: 0 and `ev` filled, or -1 (and `ev` empty) when the jansson path must decide. */
+int event_scan(const char *text, size_t len, struct event *ev);
+
+/* The event's attributes object, or NULL when it has none (parsed on first use). */
+const json_t *event_attributes(const struct event *ev);
+/* Do two events carry the same fields and values (however each was read)? */
+bool event_equal(const struct event *a, const struct event *b);
+
 /* Is this a valid resource field name (1-64 of A-Z a-z 0-9 _ -)? */
 bool event_resource_key_valid(const char *s);
 /* qsort/bsearch order of struct kv by key. */
@@ -65,9 +100,15 @@ int kv_compare(const void *a, const void *b);
 /* A resource field ("id", "dataset", ...) of the event itself, or NULL. */
 const char *event_resource(const struct event *ev, const char *key);
 
-/* One item of a request body: a parsed JSON value, or why it could not be parsed. */
+/*
+ * One item of a request body: an event the scanner already read and
+ * validated (has_event), else a parsed JSON value for event_from_json(), or
+ * why it could not be parsed.  body_item_event() gives the event or the problem.
+ */
 struct body_item {
-	json_t *json; /* NULL when the item did not parse */
+	struct event ev;
+	bool has_event;
+	json_t *json; /* NULL when the item did not parse, or has_event */
 	struct event_problem prob;
 	/*
 	 * The item's own bytes in the body (a single object, or an NDJSON line),
@@ -94,6 +135,11 @@ int body_split(const char *body, size_t len, enum body_format fmt, size_t max_it
 	       struct body_item **items, size_t *n, bool *single, bool *too_many,
 	       struct aupd_error *err);
 void body_items_free(struct body_item *items, size_t n);
+/*
+ * The item's event, validated, moved to `ev` (0); or -1 with `prob` filled.
+ * Call it once per item.
+ */
+int body_item_event(struct body_item *it, struct event *ev, struct event_problem *prob);
 
 /* Maximum nesting depth of a JSON value (a scalar is 0, {} is 1). */
 int json_depth(const json_t *v, int limit);

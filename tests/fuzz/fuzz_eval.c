@@ -97,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct verdict v;
 			size_t nh, no;
 
-			if (!items[i].json || event_from_json(items[i].json, &ev, &prob) < 0)
+			if (body_item_event(&items[i], &ev, &prob) < 0)
 				continue;
 			policy_eval(rs, st, &ev, EFFECT_ALLOW, 0, &v);
 			sb_reset(&sb);

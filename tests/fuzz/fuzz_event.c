@@ -1,4 +1,7 @@
-/* fuzz_event.c - libFuzzer target: request bodies through the event parser and validator */
+/*
+ * fuzz_event.c - libFuzzer target: request bodies through the event parser and validator,
+ * and the scanner held to the jansson path's answers on the same text
+ */
 #include "aupd/event.h"
 
 #include <stdint.h>
@@ -6,9 +9,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Whatever the scanner accepts, jansson and the validator accept with the same values. */
+static void
+scanner_agrees(const char *text, size_t len)
+{
+	struct event fast, slow;
+	struct event_problem prob;
+	json_t *doc;
+
+	if (event_scan(text, len, &fast) < 0)
+		return;
+	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	if (!doc || event_from_json(doc, &slow, &prob) < 0)
+		__builtin_trap(); /* the scanner took what the contract refuses */
+	if (!event_equal(&fast, &slow))
+		__builtin_trap(); /* ... or read it differently */
+	event_clear(&slow);
+	event_clear(&fast);
+	json_decref(doc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	scanner_agrees((const char *)data, size);
 	for (int fmt = BODY_JSON; fmt <= BODY_NDJSON; fmt++) {
 		struct body_item *items;
 		struct aupd_error err;
@@ -22,12 +46,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct event_problem prob;
 			struct event ev;
 
-			if (!items[i].json)
-				continue;
-			if (event_from_json(items[i].json, &ev, &prob) == 0) {
+			if (body_item_event(&items[i], &ev, &prob) == 0) {
 				/* every accessor must be safe on a validated event */
 				(void)event_resource(&ev, "id");
 				(void)event_resource(&ev, "dataset");
+				(void)event_attributes(&ev);
 				event_clear(&ev);
 			} else if (strlen(prob.detail) == 0) {
 				__builtin_trap(); /* a rejection always says why */

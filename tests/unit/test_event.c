@@ -35,8 +35,14 @@ ok(json_t *obj, struct event *ev)
 	struct event_problem prob = {0};
 	char *text = json_dumps(obj, JSON_COMPACT);
 	int rc = event_from_json(obj, ev, &prob);
+	struct event parsed;
 
 	ck_assert_msg(rc == 0, "rejected %s: %s (pointer '%s')", text, prob.detail, prob.pointer);
+	/* read from its text (by the scanner when it can), the same event */
+	ck_assert_msg(event_parse(text, strlen(text), &parsed, &prob, NULL) == EVENT_PARSE_OK,
+		      "event_parse rejected %s: %s", text, prob.detail);
+	ck_assert_msg(event_equal(ev, &parsed), "event_parse read %s differently", text);
+	event_clear(&parsed);
 	free(text);
 	json_decref(obj);
 }
@@ -56,8 +62,9 @@ bad(json_t *obj, const char *pointer, const char *part)
 {
 	struct event_problem prob = {0};
 	struct event ev;
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
 	int rc = event_from_json(obj, &ev, &prob);
+	struct event_problem prob2 = {0};
 
 	ck_assert_msg(rc == -1, "accepted %s", text);
 	ck_assert_msg(prob.status == 400, "%s: status %d", text, prob.status);
@@ -65,6 +72,15 @@ bad(json_t *obj, const char *pointer, const char *part)
 		      prob.pointer, pointer);
 	ck_assert_msg(strstr(prob.detail, part) != NULL, "%s: detail '%s' lacks '%s'", text,
 		      prob.detail, part);
+	/* read from its text, the same problem (a bare scalar is not even a JSON text to jansson) */
+	rc = event_parse(text, strlen(text), &ev, &prob2, NULL);
+	if (json_is_object(obj) || json_is_array(obj)) {
+		ck_assert_msg(rc == EVENT_PARSE_INVALID, "event_parse gave %d for %s", rc, text);
+		ck_assert_str_eq(prob2.pointer, prob.pointer);
+		ck_assert_str_eq(prob2.detail, prob.detail);
+	} else {
+		ck_assert_msg(rc == EVENT_PARSE_NOT_JSON, "event_parse gave %d for %s", rc, text);
+	}
 	free(text);
 	json_decref(obj);
 }
@@ -569,7 +585,7 @@ split_bad(const char *body, enum body_format fmt, size_t max, bool want_too_many
 static const char *
 item_id(const struct body_item *it)
 {
-	return json_string_value(json_object_get(it->json, "id"));
+	return it->has_event ? it->ev.id : json_string_value(json_object_get(it->json, "id"));
 }
 
 START_TEST(split_single_object)
@@ -714,6 +730,176 @@ START_TEST(split_ndjson_bad_line)
 }
 END_TEST
 
+/* ---- event_parse: the scanner and the jansson path give the same answers ---- */
+
+#define EV_OK                                                                                      \
+	"{\"id\":\"e1\",\"time\":\"2026-01-15T10:00:00Z\",\"tenant\":\"t\",\"actor\":\"a\","          \
+	"\"action\":\"data.read\""
+
+/*
+ * `text` through event_parse(): expect `want` (an EVENT_PARSE_ code), the
+ * scanner taking it or not as `scanned` says, and the same event or problem as
+ * json_loadb() + event_from_json().
+ */
+static void
+agree(const char *text, bool scanned, int want)
+{
+	struct event fast, slow;
+	struct event_problem p1 = {0}, p2 = {0};
+	json_error_t jerr;
+	size_t len = strlen(text);
+	int rc = event_parse(text, len, &fast, &p1, &jerr);
+	json_t *doc;
+
+	ck_assert_msg(rc == want, "%s: event_parse gave %d, expected %d (%s)", text, rc, want,
+		      p1.detail);
+	ck_assert_msg((event_scan(text, len, &slow) == 0) == scanned, "%s: scanner %s it", text,
+		      scanned ? "did not take" : "took");
+	event_clear(&slow);
+	doc = json_loadb(text, len,
+			 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
+				 (want == EVENT_PARSE_REAL ? JSON_DECODE_INT_AS_REAL : 0),
+			 NULL);
+	if (want == EVENT_PARSE_NOT_JSON) {
+		ck_assert_ptr_null(doc);
+		return;
+	}
+	ck_assert_ptr_nonnull(doc);
+	if (want == EVENT_PARSE_INVALID) {
+		ck_assert_int_eq(event_from_json(doc, &slow, &p2), -1);
+		ck_assert_str_eq(p1.pointer, p2.pointer);
+		ck_assert_str_eq(p1.detail, p2.detail);
+	} else {
+		ck_assert_int_eq(event_from_json(doc, &slow, &p2), 0);
+		ck_assert_msg(event_equal(&fast, &slow), "%s: read differently", text);
+		event_clear(&slow);
+		event_clear(&fast);
+	}
+	json_decref(doc);
+}
+
+START_TEST(scanner_takes_the_usual_shape)
+{
+	struct event ev;
+	struct event_problem prob;
+	const json_t *attrs;
+	static const char full[] =
+		" {\"id\":\"evt-1\",\"time\":\"2026-01-15T10:00:00+01:00\",\"tenant\":\"agency-a\","
+		"\"actor\":\"analyst-17\",\"action\":\"face.search\",\"purpose\":\"case-work\","
+		"\"resource\":{\"id\":\"blob://p/1.jpg\",\"dataset\":\"visa-photos\","
+		"\"created\":\"2025-07-01T00:00:00Z\"},\"quantity\":12.5,"
+		"\"attributes\":{\"case\":\"C-1\",\"n\":[1,-2.5,true,null,{\"k\":\"a\\\"b\\u00e9\"}]}}\r\n";
+
+	agree(full, true, EVENT_PARSE_OK);
+	ck_assert_int_eq(event_parse(full, strlen(full), &ev, &prob, NULL), EVENT_PARSE_OK);
+	ck_assert_ptr_nonnull(ev.own);
+	ck_assert_ptr_null(ev.doc);
+	ck_assert_str_eq(ev.id, "evt-1");
+	ck_assert_int_eq(ev.time, (aupd_time)1768467600 * AUPD_USEC); /* 2026-01-15T09:00:00Z */
+	ck_assert_str_eq(ev.purpose, "case-work");
+	ck_assert_uint_eq(ev.n_resource, 3);
+	ck_assert_str_eq(ev.resource[0].key, "created"); /* sorted */
+	ck_assert_str_eq(event_resource(&ev, "dataset"), "visa-photos");
+	ck_assert(ev.has_created);
+	ck_assert(ev.quantity == 12.5 && ev.has_quantity);
+	ck_assert_ptr_null(ev.attributes); /* not parsed until read */
+	attrs = event_attributes(&ev);
+	ck_assert_str_eq(json_string_value(json_object_get(attrs, "case")), "C-1");
+	ck_assert_ptr_eq(event_attributes(&ev), attrs);
+	event_clear(&ev);
+
+	agree(EV_OK "}", true, EVENT_PARSE_OK);
+	agree(EV_OK ",\"resource\":{}}", true, EVENT_PARSE_OK);
+	agree(EV_OK ",\"quantity\":0}", true, EVENT_PARSE_OK);
+	agree(EV_OK ",\"quantity\":123456789012345678}", true, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{}}", true, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{\"a\":{\"a\":{\"a\":[[],{}]}}}}", true, EVENT_PARSE_OK);
+}
+END_TEST
+
+START_TEST(scanner_steps_aside)
+{
+	/* accepted, by jansson: escapes, non-ASCII, exponents, long numbers, big integers */
+	agree(EV_OK ",\"purpose\":\"a\\/b\"}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"purpose\":\"caf\xc3\xa9\"}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{\"name\":\"Jos\xc3\xa9\"}}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{\"\\u0061\":1}}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{\"e\":\"\\ud83d\\ude00\"}}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"quantity\":1e3}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"quantity\":1234567890123456789}", false, EVENT_PARSE_OK);
+	agree(EV_OK ",\"attributes\":{\"big\":123456789012345678901234567890}}", false,
+	      EVENT_PARSE_REAL);
+	/* refused, with jansson's or the validator's words */
+	agree(EV_OK ",\"quantity\":-1}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"quantity\":\"1\"}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"purpose\":null}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"purpose\":\"\"}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"purpose\":\"a\x7f\"}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"resource\":{\"bad key\":\"x\"}}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"resource\":{\"created\":\"yesterday\"}}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"resource\":{\"n\":1}}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"attributes\":[]}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"attributes\":{\"s\":\"a\\u0000\"}}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"colour\":\"red\"}", false, EVENT_PARSE_INVALID);
+	agree("{\"id\":\"e 1\",\"time\":\"2026-01-15T10:00:00Z\",\"tenant\":\"t\",\"actor\":\"a\","
+	      "\"action\":\"data.read\"}",
+	      false, EVENT_PARSE_INVALID);
+	agree("{\"id\":\"e1\",\"time\":\"2026-01-15T10:00:00Z\",\"tenant\":\"t\",\"actor\":\"a\","
+	      "\"action\":\"Data.Read\"}",
+	      false, EVENT_PARSE_INVALID);
+	agree("{}", false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"attributes\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{"
+	      "\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{"
+	      "\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}}}}"
+	      "}}}}}}}}}}}}",
+	      false, EVENT_PARSE_INVALID);
+	agree(EV_OK ",\"id\":\"e2\"}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"attributes\":{\"a\":1,\"a\":2}}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"quantity\":01}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"quantity\":1.}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"attributes\":{\"t\":tru}}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"attributes\":{\"s\":\"\\ud800\"}}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",\"attributes\":{\"s\":\"\\x\"}}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK "} {}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK ",}", false, EVENT_PARSE_NOT_JSON);
+	agree(EV_OK, false, EVENT_PARSE_NOT_JSON);
+	agree("", false, EVENT_PARSE_NOT_JSON);
+}
+END_TEST
+
+START_TEST(split_keeps_scanned_events)
+{
+	struct body_item *items;
+	struct event_problem prob;
+	struct event ev;
+	size_t n;
+	bool single;
+
+	split_ok(EV_OK "}\n{\"id\":\"x\"}\n" EV_OK ",\"purpose\":\"\\u0070\"}\n", BODY_NDJSON, 5,
+		 &items, &n, &single);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(items[0].has_event && !items[0].json);
+	ck_assert(!items[1].has_event && items[1].json);
+	ck_assert(!items[2].has_event && items[2].json);
+	ck_assert_uint_eq(items[0].raw_len, strlen(EV_OK "}"));
+	ck_assert_int_eq(body_item_event(&items[0], &ev, &prob), 0);
+	ck_assert_str_eq(ev.id, "e1");
+	event_clear(&ev);
+	ck_assert_int_eq(body_item_event(&items[1], &ev, &prob), -1);
+	ck_assert_str_eq(prob.pointer, "/time");
+	ck_assert_int_eq(body_item_event(&items[2], &ev, &prob), 0);
+	ck_assert_str_eq(ev.purpose, "p");
+	event_clear(&ev);
+	body_items_free(items, n);
+	/* a single object, kept as sent without the surrounding whitespace */
+	split_ok("\n " EV_OK "} \n", BODY_JSON, 5, &items, &n, &single);
+	ck_assert(single && items[0].has_event);
+	ck_assert_uint_eq(items[0].raw_len, strlen(EV_OK "}"));
+	ck_assert(!memcmp(items[0].raw, EV_OK "}", items[0].raw_len));
+	body_items_free(items, n); /* frees the event not taken */
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -749,6 +935,9 @@ event_suite(void)
 	tcase_add_test(tc, split_max_items);
 	tcase_add_test(tc, split_ndjson);
 	tcase_add_test(tc, split_ndjson_bad_line);
+	tcase_add_test(tc, scanner_takes_the_usual_shape);
+	tcase_add_test(tc, scanner_steps_aside);
+	tcase_add_test(tc, split_keeps_scanned_events);
 	suite_add_tcase(s, tc);
 	return s;
 }
