@@ -922,18 +922,27 @@ replay_windows(struct writer *w, const struct ruleset *rs, struct aupd_error *er
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(st, 0);
 		bool overdue = !strcmp((const char *)sqlite3_column_text(st, 1), "retention-overdue");
-		json_t *body = json_loadb(sqlite3_column_blob(st, 2),
-					  (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
-		json_t *evj = body ? json_object_get(body, overdue ? "overdue" : "event") : NULL;
+		const char *text = sqlite3_column_blob(st, 2), *evtext;
+		size_t len = (size_t)sqlite3_column_bytes(st, 2), evlen;
+		json_t *body = NULL, *evj = NULL;
 		struct escalation_hit *hits = NULL;
 		struct event_problem prob;
 		struct event ev;
 		struct verdict v;
+		int ok;
 
+		/* the event's bytes as stored, found without parsing the verdict after them */
+		if (!overdue && json_member_span(text, len, "event", &evtext, &evlen) == 0) {
+			ok = event_parse(evtext, evlen, &ev, &prob, NULL) >= 0;
+		} else {
+			body = json_loadb(text, len, 0, NULL);
+			evj = body ? json_object_get(body, overdue ? "overdue" : "event") : NULL;
+			ok = evj && !overdue && event_from_json(evj, &ev, &prob) == 0;
+		}
 		if (evj && overdue) {
 			replay_overdue(w, rs, evj, seq);
 			n++;
-		} else if (evj && event_from_json(evj, &ev, &prob) == 0) {
+		} else if (ok) {
 			policy_eval(rs, w->state, &ev, w->cfg->default_effect, EVAL_REPLAY, &v);
 			policy_escalate(rs, w->state, &ev, NULL, &v, seq, ev.time, EVAL_REPLAY, &hits);
 			free(hits);

@@ -529,6 +529,35 @@ event_attributes(const struct event *ev)
 	return ev->attributes;
 }
 
+int
+json_member_span(const char *text, size_t len, const char *key, const char **val,
+		 size_t *val_len)
+{
+	struct scan s = {text, text + len};
+	size_t klen = strlen(key);
+
+	if (!eat(&s, '{') || eat(&s, '}'))
+		return -1;
+	do {
+		struct span k;
+		const char *start;
+
+		skip_ws(&s);
+		if (s.p >= s.end || *s.p != '"' || plain_string(&s, &k) < 0 || !eat(&s, ':'))
+			return -1;
+		skip_ws(&s);
+		start = s.p;
+		if (skip_value(&s, 2) < 0)
+			return -1;
+		if (k.n == klen && !memcmp(k.p, key, klen)) {
+			*val = start;
+			*val_len = (size_t)(s.p - start);
+			return 0;
+		}
+	} while (eat(&s, ','));
+	return -1;
+}
+
 static bool
 str_eq(const char *a, const char *b)
 {

@@ -87,6 +87,15 @@ int event_parse(const char *text, size_t len, struct event *ev, struct event_pro
 /* The scanner alone: 0 and `ev` filled, or -1 (and `ev` empty) when the jansson path must decide. */
 int event_scan(const char *text, size_t len, struct event *ev);
 
+/*
+ * The text of the value of `key` in the JSON object `text`, found by the
+ * scanner without parsing the rest (0); -1 when the key is absent or the
+ * scanner cannot tell (non-ASCII, escapes in keys...): use jansson then.
+ * Members before `key` are checked; members after it are not.
+ */
+int json_member_span(const char *text, size_t len, const char *key, const char **val,
+		     size_t *val_len);
+
 /* The event's attributes object, or NULL when it has none (parsed on first use). */
 const json_t *event_attributes(const struct event *ev);
 /* Do two events carry the same fields and values (however each was read)? */

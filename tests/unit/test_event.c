@@ -900,6 +900,29 @@ START_TEST(split_keeps_scanned_events)
 }
 END_TEST
 
+START_TEST(member_span)
+{
+	static const char body[] = "{\"seq\":7,\"kind\":\"verdict\",\"tenant\":\"t\\\"x\",\"n\":[1,{\"event\":2}],"
+				   "\"event\": {\"id\":\"a\",\"attributes\":{\"event\":1}} ,\"verdict\":{}}";
+	const char *v;
+	size_t n;
+
+	ck_assert_int_eq(json_member_span(body, strlen(body), "event", &v, &n), 0);
+	ck_assert_uint_eq(n, strlen("{\"id\":\"a\",\"attributes\":{\"event\":1}}"));
+	ck_assert(!memcmp(v, "{\"id\":\"a\"", 9));
+	ck_assert_int_eq(json_member_span(body, strlen(body), "seq", &v, &n), 0);
+	ck_assert(n == 1 && *v == '7');
+	ck_assert_int_eq(json_member_span(body, strlen(body), "absent", &v, &n), -1);
+	static const char utf8[] = "{\"k\":\"caf\xc3\xa9\",\"event\":{}}";
+
+	ck_assert_int_eq(json_member_span(utf8 + 11, strlen(utf8 + 11) - 1, "event", &v, &n),
+			 -1); /* not an object */
+	ck_assert_int_eq(json_member_span(utf8, strlen(utf8), "event", &v, &n),
+			 -1); /* non-ASCII before it: jansson's turn */
+	ck_assert_int_eq(json_member_span("[1]", 3, "event", &v, &n), -1);
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -938,6 +961,7 @@ event_suite(void)
 	tcase_add_test(tc, scanner_takes_the_usual_shape);
 	tcase_add_test(tc, scanner_steps_aside);
 	tcase_add_test(tc, split_keeps_scanned_events);
+	tcase_add_test(tc, member_span);
 	suite_add_tcase(s, tc);
 	return s;
 }
