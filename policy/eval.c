@@ -226,8 +226,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 	else if (v.k != V_STR || time_parse_rfc3339(v.s, strlen(v.s), &age, &why) < 0)
 		return false;
 	fi->deadline = age + rt->max;
-	if (rt->track && !(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID)) &&
-	    !obl_find(&st->obl, r->id, ev->tenant, rid)) {
+	if (rt->track && !(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID))) {
 		struct obligation o = {
 			.op = OBL_OPEN,
 			.rule = (char *)r->id,
@@ -241,9 +240,10 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 		};
 		struct obligation copy;
 
-		obl_open(&st->obl, &o);
-		obligation_copy(&copy, &o);
-		push_obligation(out, &copy);
+		if (obl_open(&st->obl, &o)) {
+			obligation_copy(&copy, &o);
+			push_obligation(out, &copy);
+		}
 	}
 	return ev->time - age > rt->max;
 }
@@ -357,8 +357,7 @@ verdict_clear(struct verdict *v)
 void
 policy_obligation_restore(struct policy_state *st, const struct obligation *o)
 {
-	if (!obl_find(&st->obl, o->rule, o->tenant, o->resource_id))
-		obl_open(&st->obl, o);
+	obl_open(&st->obl, o);
 }
 
 size_t

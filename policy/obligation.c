@@ -4,20 +4,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct obl_node {
-	uint64_t hash;
-	size_t heap_idx;
-	uint64_t order; /* opening order: ties of deadline pop in it */
-	struct obligation o;
+/*
+ * A rule id or tenant shared by the obligations naming it: half a million
+ * open obligations name a handful of rules and some thousands of tenants.
+ */
+struct istr {
+	uint64_t h;
+	uint32_t refs;
+	uint32_t len;
+	char s[];
 };
 
-static uint64_t
-obl_hash(const char *rule, const char *tenant, const char *rid)
-{
-	uint64_t h = hash_str(rule);
+/*
+ * One open obligation in one allocation: the key's interned parts, and the
+ * resource id and the opening event's id after the header.
+ */
+struct obl_node {
+	uint64_t hash;
+	uint64_t order; /* opening order: ties of deadline pop in it */
+	aupd_time deadline;
+	struct istr *rule;
+	struct istr *tenant;
+	uint32_t heap_idx;
+	uint32_t rid_len;
+	uint8_t effect;
+	uint8_t severity;
+	bool shadow;
+	char strs[]; /* resource_id '\0' opened_by '\0' */
+};
 
-	h = h * 31 + hash_str(tenant);
-	h = h * 31 + hash_str(rid);
+static inline const char *
+node_opened_by(const struct obl_node *n)
+{
+	return n->strs + n->rid_len + 1;
+}
+
+static uint64_t
+key_hash(const struct istr *rule, const struct istr *tenant, uint64_t rid_h)
+{
+	uint64_t h = rule->h;
+
+	h = h * 0x9e3779b97f4a7c15ULL + tenant->h;
+	h = (h ^ (h >> 31)) * 0xff51afd7ed558ccdULL + rid_h;
+	h ^= h >> 29;
 	return h ? h : 1;
 }
 
@@ -27,14 +56,84 @@ obl_init(struct obl_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The interned copy of s[0..len), or NULL. */
+static struct istr *
+istr_find(const struct obl_table *t, const char *s, size_t len, uint64_t h, size_t *slot)
+{
+	if (!t->strs.cap)
+		return NULL;
+	for (size_t i = htab_start(&t->strs, h); t->strs.slots[i].h;
+	     i = (i + 1) & (t->strs.cap - 1)) {
+		struct istr *is = t->strs.slots[i].p;
+
+		if (t->strs.slots[i].h == h && is->len == len && !memcmp(is->s, s, len)) {
+			if (slot)
+				*slot = i;
+			return is;
+		}
+	}
+	return NULL;
+}
+
+/* The interned s with one more reference. */
+static struct istr *
+istr_get(struct obl_table *t, const char *s, size_t len, uint64_t h)
+{
+	struct istr *is = istr_find(t, s, len, h, NULL);
+
+	if (!is) {
+		is = xmalloc(sizeof(*is) + len + 1);
+		is->h = h;
+		is->refs = 0;
+		is->len = (uint32_t)len;
+		memcpy(is->s, s, len);
+		is->s[len] = '\0';
+		htab_insert(&t->strs, h, is);
+	}
+	is->refs++;
+	return is;
+}
+
+static void
+istr_put(struct obl_table *t, struct istr *is)
+{
+	size_t slot;
+
+	if (--is->refs > 0)
+		return;
+	if (istr_find(t, is->s, is->len, is->h, &slot))
+		htab_remove_at(&t->strs, slot);
+	free(is);
+}
+
+/* One allocation holds the four strings; `rule` points at it (obligation_clear). */
+static void
+obligation_fill(struct obligation *dst, const char *rule, size_t rl, const char *tenant,
+		size_t tl, const char *rid, size_t il, const char *by, size_t bl)
+{
+	char *p = xmalloc(rl + tl + il + bl + 4);
+
+	dst->rule = p;
+	memcpy(p, rule, rl + 1);
+	p += rl + 1;
+	dst->tenant = p;
+	memcpy(p, tenant, tl + 1);
+	p += tl + 1;
+	dst->resource_id = p;
+	memcpy(p, rid, il + 1);
+	p += il + 1;
+	dst->opened_by = p;
+	memcpy(p, by, bl + 1);
+}
+
 void
 obligation_copy(struct obligation *dst, const struct obligation *src)
 {
+	const char *by = src->opened_by ? src->opened_by : "";
+
 	*dst = *src;
-	dst->rule = xstrdup(src->rule);
-	dst->tenant = xstrdup(src->tenant);
-	dst->resource_id = xstrdup(src->resource_id);
-	dst->opened_by = xstrdup(src->opened_by ? src->opened_by : "");
+	obligation_fill(dst, src->rule, strlen(src->rule), src->tenant, strlen(src->tenant),
+			src->resource_id, strlen(src->resource_id), by, strlen(by));
 }
 
 void
@@ -42,17 +141,31 @@ obligation_clear(struct obligation *o)
 {
 	if (!o)
 		return;
-	free(o->rule);
-	free(o->tenant);
-	free(o->resource_id);
-	free(o->opened_by);
+	free(o->rule); /* the four strings are one allocation */
 	memset(o, 0, sizeof(*o));
 }
 
+/* Copies n out as an owned obligation with op `op`. */
 static void
-node_free(struct obl_node *n)
+node_export(const struct obl_node *n, enum obligation_op op, struct obligation *out)
 {
-	obligation_clear(&n->o);
+	const char *by = node_opened_by(n);
+
+	memset(out, 0, sizeof(*out));
+	out->op = op;
+	out->deadline = n->deadline;
+	out->effect = (enum effect)n->effect;
+	out->severity = (enum severity)n->severity;
+	out->shadow = n->shadow;
+	obligation_fill(out, n->rule->s, n->rule->len, n->tenant->s, n->tenant->len, n->strs,
+			n->rid_len, by, strlen(by));
+}
+
+static void
+node_free(struct obl_table *t, struct obl_node *n)
+{
+	istr_put(t, n->rule);
+	istr_put(t, n->tenant);
 	free(n);
 }
 
@@ -60,40 +173,76 @@ void
 obl_free_all(struct obl_table *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		node_free(t->heap[i]);
+		free(t->heap[i]);
+	for (size_t i = 0; i < t->strs.cap; i++)
+		if (t->strs.slots[i].h)
+			free(t->strs.slots[i].p);
 	free(t->heap);
 	htab_free(&t->map);
+	htab_free(&t->strs);
 	obl_init(t);
 }
 
-static size_t
-slot_of(struct obl_table *t, const char *rule, const char *tenant, const char *rid, uint64_t h)
+/* The key of (rule, tenant, resource id) as far as the table knows its parts. */
+struct okey {
+	const char *rule, *tenant, *rid;
+	size_t rl, tl, il;
+	uint64_t rh, th, ih;
+	struct istr *irule, *itenant; /* NULL: no open obligation names it */
+};
+
+static void
+okey_init(const struct obl_table *t, struct okey *k, const char *rule, const char *tenant,
+	  const char *rid)
 {
-	if (!t->map.cap)
-		return SIZE_MAX;
-	for (size_t i = htab_start(&t->map, h); t->map.slots[i].h; i = (i + 1) & (t->map.cap - 1)) {
+	k->rule = rule;
+	k->tenant = tenant;
+	k->rid = rid;
+	k->rl = strlen(rule);
+	k->tl = strlen(tenant);
+	k->il = strlen(rid);
+	k->rh = hash_bytes(rule, k->rl);
+	k->th = hash_bytes(tenant, k->tl);
+	k->irule = istr_find(t, rule, k->rl, k->rh, NULL);
+	k->itenant = k->irule ? istr_find(t, tenant, k->tl, k->th, NULL) : NULL;
+	k->ih = 0;
+}
+
+static struct obl_node *
+okey_find(const struct obl_table *t, struct okey *k)
+{
+	uint64_t h;
+
+	if (!k->irule || !k->itenant || !t->map.cap)
+		return NULL;
+	if (!k->ih)
+		k->ih = hash_bytes(k->rid, k->il);
+	h = key_hash(k->irule, k->itenant, k->ih);
+	for (size_t i = htab_start(&t->map, h); t->map.slots[i].h;
+	     i = (i + 1) & (t->map.cap - 1)) {
 		struct obl_node *n = t->map.slots[i].p;
 
-		if (t->map.slots[i].h == h && !strcmp(n->o.rule, rule) &&
-		    !strcmp(n->o.tenant, tenant) && !strcmp(n->o.resource_id, rid))
-			return i;
+		if (t->map.slots[i].h == h && n->rule == k->irule && n->tenant == k->itenant &&
+		    n->rid_len == k->il && !memcmp(n->strs, k->rid, k->il))
+			return n;
 	}
-	return SIZE_MAX;
+	return NULL;
 }
 
 struct obl_node *
 obl_find(struct obl_table *t, const char *rule, const char *tenant, const char *rid)
 {
-	size_t i = slot_of(t, rule, tenant, rid, obl_hash(rule, tenant, rid));
+	struct okey k;
 
-	return i == SIZE_MAX ? NULL : t->map.slots[i].p;
+	okey_init(t, &k, rule, tenant, rid);
+	return okey_find(t, &k);
 }
 
 static bool
 before(const struct obl_node *a, const struct obl_node *b)
 {
-	if (a->o.deadline != b->o.deadline)
-		return a->o.deadline < b->o.deadline;
+	if (a->deadline != b->deadline)
+		return a->deadline < b->deadline;
 	return a->order < b->order;
 }
 
@@ -101,7 +250,7 @@ static void
 heap_set(struct obl_table *t, size_t i, struct obl_node *n)
 {
 	t->heap[i] = n;
-	n->heap_idx = i;
+	n->heap_idx = (uint32_t)i;
 }
 
 static void
@@ -140,15 +289,19 @@ sift_down(struct obl_table *t, size_t i)
 	heap_set(t, i, n);
 }
 
-/* Takes n out of the heap and the map; the caller owns it. */
+/* Takes n out of the heap and the map; the caller frees it with node_free(). */
 static void
 unlink_node(struct obl_table *t, struct obl_node *n)
 {
 	size_t i = n->heap_idx;
-	size_t slot = slot_of(t, n->o.rule, n->o.tenant, n->o.resource_id, n->hash);
 
-	if (slot != SIZE_MAX)
-		htab_remove_at(&t->map, slot);
+	for (size_t s = htab_start(&t->map, n->hash); t->map.slots[s].h;
+	     s = (s + 1) & (t->map.cap - 1)) {
+		if (t->map.slots[s].p == n) {
+			htab_remove_at(&t->map, s);
+			break;
+		}
+	}
 	t->n--;
 	if (i != t->n) {
 		struct obl_node *moved = t->heap[t->n];
@@ -159,15 +312,29 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 	}
 }
 
-struct obl_node *
-obl_open(struct obl_table *t, const struct obligation *o)
+static struct obl_node *
+okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 {
-	struct obl_node *n = xcalloc(1, sizeof(*n));
+	const char *by = o->opened_by ? o->opened_by : "";
+	size_t bl = strlen(by);
+	struct obl_node *n;
 
-	obligation_copy(&n->o, o);
-	n->o.op = OBL_OPEN;
-	n->hash = obl_hash(o->rule, o->tenant, o->resource_id);
+	if (k->il > UINT32_MAX / 2 || t->n >= UINT32_MAX)
+		abort();
+	n = xmalloc(sizeof(*n) + k->il + bl + 2);
+	if (!k->ih)
+		k->ih = hash_bytes(k->rid, k->il);
+	n->rule = istr_get(t, k->rule, k->rl, k->rh);
+	n->tenant = istr_get(t, k->tenant, k->tl, k->th);
+	n->hash = key_hash(n->rule, n->tenant, k->ih);
 	n->order = t->next_order++;
+	n->deadline = o->deadline;
+	n->rid_len = (uint32_t)k->il;
+	n->effect = (uint8_t)o->effect;
+	n->severity = (uint8_t)o->severity;
+	n->shadow = o->shadow;
+	memcpy(n->strs, k->rid, k->il + 1);
+	memcpy(n->strs + k->il + 1, by, bl + 1);
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
@@ -178,13 +345,24 @@ obl_open(struct obl_table *t, const struct obligation *o)
 	return n;
 }
 
+bool
+obl_open(struct obl_table *t, const struct obligation *o)
+{
+	struct okey k;
+
+	okey_init(t, &k, o->rule, o->tenant, o->resource_id);
+	if (okey_find(t, &k))
+		return false;
+	okey_open(t, &k, o);
+	return true;
+}
+
 void
 obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out)
 {
 	unlink_node(t, n);
-	*out = n->o;
-	out->op = OBL_DISCHARGE;
-	free(n);
+	node_export(n, OBL_DISCHARGE, out);
+	node_free(t, n);
 }
 
 size_t
@@ -193,7 +371,7 @@ obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out)
 	size_t k = 0, cap = 0;
 
 	*out = NULL;
-	while (t->n > 0 && t->heap[0]->o.deadline <= now) {
+	while (t->n > 0 && t->heap[0]->deadline <= now) {
 		struct obl_node *n = t->heap[0];
 
 		unlink_node(t, n);
@@ -201,8 +379,8 @@ obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out)
 			cap = cap ? cap * 2 : 8;
 			*out = xrealloc(*out, cap * sizeof(**out));
 		}
-		(*out)[k++] = n->o;
-		free(n);
+		node_export(n, OBL_OPEN, &(*out)[k++]);
+		node_free(t, n);
 	}
 	return k;
 }
@@ -211,4 +389,20 @@ size_t
 obl_count(const struct obl_table *t)
 {
 	return t->n;
+}
+
+size_t
+obl_bytes(const struct obl_table *t)
+{
+	size_t b = t->cap * sizeof(*t->heap) + (t->map.cap + t->strs.cap) * sizeof(struct hslot);
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct obl_node *n = t->heap[i];
+
+		b += sizeof(*n) + n->rid_len + strlen(node_opened_by(n)) + 2;
+	}
+	for (size_t i = 0; i < t->strs.cap; i++)
+		if (t->strs.slots[i].h)
+			b += sizeof(struct istr) + ((struct istr *)t->strs.slots[i].p)->len + 1;
+	return b;
 }

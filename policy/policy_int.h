@@ -595,7 +595,8 @@ size_t window_entries(const struct window *win, size_t *bytes);
 struct obl_node;
 
 struct obl_table {
-	struct htab map;
+	struct htab map;  /* (rule, tenant, resource id) -> struct obl_node */
+	struct htab strs; /* rule ids and tenants, interned */
 	struct obl_node **heap;
 	size_t n, cap;
 	uint64_t next_order;
@@ -606,12 +607,15 @@ void obl_free_all(struct obl_table *t);
 /* The open obligation of (rule, tenant, resource), or NULL. */
 struct obl_node *obl_find(struct obl_table *t, const char *rule, const char *tenant,
 			  const char *resource_id);
-/* Opens an obligation (a copy of o's strings); o->op is ignored. */
-struct obl_node *obl_open(struct obl_table *t, const struct obligation *o);
+/* Opens an obligation (a copy of o's strings) unless it is open: true when opened; o->op is ignored. */
+bool obl_open(struct obl_table *t, const struct obligation *o);
 /* Removes n and copies it into out (owned strings, op OBL_DISCHARGE). */
 void obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out);
 size_t obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out);
 size_t obl_count(const struct obl_table *t);
+/* The bytes the open obligations use, allocator overhead aside. */
+size_t obl_bytes(const struct obl_table *t);
+/* An owned copy: the four strings in one allocation, released by obligation_clear(). */
 void obligation_copy(struct obligation *dst, const struct obligation *src);
 
 /* ---- state (eval.c) ---- */

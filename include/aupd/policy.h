@@ -103,6 +103,10 @@ struct verdict {
 };
 
 void verdict_clear(struct verdict *v);
+/*
+ * Releases an obligation the policy layer handed out (in a verdict, or from
+ * policy_take_overdue()): its four strings are one allocation, at `rule`.
+ */
 void obligation_clear(struct obligation *o);
 
 enum eval_flags {

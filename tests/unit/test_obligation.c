@@ -1,0 +1,219 @@
+/* test_obligation.c - the table of open deletion obligations: keys, deadlines, shared strings (policy/obligation.c) */
+#include "../../policy/policy_int.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct obligation
+ob(const char *rule, const char *tenant, const char *rid, aupd_time deadline, const char *by)
+{
+	struct obligation o = {.op = OBL_OPEN, .rule = (char *)rule, .tenant = (char *)tenant,
+			       .resource_id = (char *)rid, .deadline = deadline,
+			       .opened_by = (char *)by, .effect = EFFECT_DENY,
+			       .severity = SEV_HIGH};
+	return o;
+}
+
+START_TEST(keys_are_rule_tenant_resource)
+{
+	struct obl_table t;
+	struct obligation o;
+
+	obl_init(&t);
+	o = ob("ret", "t", "r1", 10, "e1");
+	ck_assert(obl_open(&t, &o));
+	ck_assert(!obl_open(&t, &o)); /* open already */
+	o = ob("ret", "u", "r1", 10, "e2");
+	ck_assert(obl_open(&t, &o));
+	o = ob("ret2", "t", "r1", 10, "e3");
+	ck_assert(obl_open(&t, &o));
+	o = ob("ret", "t", "r10", 10, "e4");
+	ck_assert(obl_open(&t, &o));
+	/* a key that is a prefix of another, and the empty resource id */
+	o = ob("ret", "t", "r", 10, "e5");
+	ck_assert(obl_open(&t, &o));
+	o = ob("ret", "t", "", 10, NULL);
+	ck_assert(obl_open(&t, &o));
+	ck_assert_uint_eq(obl_count(&t), 6);
+	ck_assert_ptr_nonnull(obl_find(&t, "ret", "t", "r1"));
+	ck_assert_ptr_nonnull(obl_find(&t, "ret", "t", ""));
+	ck_assert_ptr_null(obl_find(&t, "ret", "t", "r2"));
+	ck_assert_ptr_null(obl_find(&t, "ret", "v", "r1"));
+	ck_assert_ptr_null(obl_find(&t, "other", "t", "r1"));
+	ck_assert_ptr_null(obl_find(&t, "re", "t", "r1"));
+	obl_free_all(&t);
+	ck_assert_uint_eq(obl_count(&t), 0);
+}
+END_TEST
+
+START_TEST(discharge_gives_an_owned_copy)
+{
+	struct obl_table t;
+	struct obligation o, out;
+	char rule[8] = "ret", tenant[8] = "t", rid[8] = "r1", by[8] = "e1";
+
+	obl_init(&t);
+	o = ob(rule, tenant, rid, 42, by);
+	o.shadow = true;
+	o.effect = EFFECT_FLAG;
+	o.severity = SEV_LOW;
+	ck_assert(obl_open(&t, &o));
+	/* the table keeps its own copies */
+	memset(rule, 'x', 7);
+	memset(tenant, 'x', 7);
+	memset(rid, 'x', 7);
+	memset(by, 'x', 7);
+	obl_discharge(&t, obl_find(&t, "ret", "t", "r1"), &out);
+	ck_assert_int_eq(out.op, OBL_DISCHARGE);
+	ck_assert_str_eq(out.rule, "ret");
+	ck_assert_str_eq(out.tenant, "t");
+	ck_assert_str_eq(out.resource_id, "r1");
+	ck_assert_str_eq(out.opened_by, "e1");
+	ck_assert_int_eq(out.deadline, 42);
+	ck_assert_int_eq(out.effect, EFFECT_FLAG);
+	ck_assert_int_eq(out.severity, SEV_LOW);
+	ck_assert(out.shadow);
+	obligation_clear(&out);
+	ck_assert_ptr_null(out.rule);
+	ck_assert_uint_eq(obl_count(&t), 0);
+	/* the rule and tenant it named are no longer held */
+	ck_assert_uint_eq(t.strs.n, 0);
+	ck_assert_ptr_null(obl_find(&t, "ret", "t", "r1"));
+	obl_free_all(&t);
+}
+END_TEST
+
+START_TEST(due_in_deadline_then_opening_order)
+{
+	struct obl_table t;
+	struct obligation o, *due;
+	size_t n;
+
+	obl_init(&t);
+	o = ob("ret", "t", "c", 30, "3");
+	obl_open(&t, &o);
+	o = ob("ret", "t", "a", 10, "1");
+	obl_open(&t, &o);
+	o = ob("ret", "t", "b2", 20, "2b");
+	obl_open(&t, &o);
+	o = ob("ret", "t", "b1", 20, "2a");
+	obl_open(&t, &o);
+	ck_assert_uint_eq(obl_take_due(&t, 9, &due), 0);
+	free(due);
+	n = obl_take_due(&t, 20, &due);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(due[0].resource_id, "a");
+	ck_assert_str_eq(due[1].resource_id, "b2"); /* same deadline: opened first */
+	ck_assert_str_eq(due[2].resource_id, "b1");
+	ck_assert_str_eq(due[2].opened_by, "2a");
+	ck_assert_int_eq(due[2].op, OBL_OPEN);
+	for (size_t i = 0; i < n; i++)
+		obligation_clear(&due[i]);
+	free(due);
+	ck_assert_uint_eq(obl_count(&t), 1);
+	ck_assert_ptr_nonnull(obl_find(&t, "ret", "t", "c"));
+	obl_free_all(&t);
+}
+END_TEST
+
+/* Many obligations of few tenants, removed in a mixed order, agree with a plain array. */
+START_TEST(many_against_a_model)
+{
+	enum { N = 20000 };
+	struct obl_table t;
+	char rid[32], tenant[16], *open = calloc(N, 1);
+	size_t left = 0;
+	unsigned x = 12345;
+
+	obl_init(&t);
+	for (int i = 0; i < N; i++) {
+		struct obligation o;
+
+		snprintf(rid, sizeof(rid), "blob://store/%d", i);
+		snprintf(tenant, sizeof(tenant), "tenant-%d", i % 37);
+		o = ob(i % 2 ? "biometric-retention" : "cctv-retention", tenant, rid,
+		       (aupd_time)(i * 7919 % 1000), "ev");
+		ck_assert(obl_open(&t, &o));
+		open[i] = 1;
+		left++;
+	}
+	ck_assert_uint_eq(t.strs.n, 37 + 2);
+	/* the node with its strings (about 80 bytes), its heap slot and its share of the map */
+	ck_assert_msg(obl_bytes(&t) / N <= 160, "%zu bytes per obligation", obl_bytes(&t) / N);
+	for (int k = 0; k < N; k++) {
+		int i;
+		struct obl_node *nd;
+		struct obligation out;
+
+		x = x * 1103515245 + 12345;
+		i = (int)((x >> 8) % N);
+		snprintf(rid, sizeof(rid), "blob://store/%d", i);
+		snprintf(tenant, sizeof(tenant), "tenant-%d", i % 37);
+		nd = obl_find(&t, i % 2 ? "biometric-retention" : "cctv-retention", tenant, rid);
+		ck_assert_int_eq(nd != NULL, open[i]);
+		if (!nd)
+			continue;
+		obl_discharge(&t, nd, &out);
+		ck_assert_str_eq(out.resource_id, rid);
+		ck_assert_str_eq(out.tenant, tenant);
+		obligation_clear(&out);
+		open[i] = 0;
+		left--;
+	}
+	ck_assert_uint_eq(obl_count(&t), left);
+	{
+		struct obligation *due;
+		size_t n = obl_take_due(&t, 1000, &due);
+
+		ck_assert_uint_eq(n, left);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				ck_assert_int_le(due[i - 1].deadline, due[i].deadline);
+			obligation_clear(&due[i]);
+		}
+		free(due);
+	}
+	ck_assert_uint_eq(obl_count(&t), 0);
+	ck_assert_uint_eq(t.strs.n, 0);
+	obl_free_all(&t);
+	free(open);
+}
+END_TEST
+
+START_TEST(copy_is_one_allocation)
+{
+	struct obligation o = ob("r", "t", "id", 1, NULL), c;
+
+	obligation_copy(&c, &o);
+	ck_assert_str_eq(c.rule, "r");
+	ck_assert_str_eq(c.tenant, "t");
+	ck_assert_str_eq(c.resource_id, "id");
+	ck_assert_str_eq(c.opened_by, "");
+	ck_assert_int_eq(c.deadline, 1);
+	obligation_clear(&c); /* valgrind: nothing leaks */
+	obligation_clear(NULL);
+}
+END_TEST
+
+static Suite *
+obligation_suite(void)
+{
+	Suite *s = suite_create("obligation");
+	TCase *tc = tcase_create("obligation");
+
+	tcase_add_test(tc, keys_are_rule_tenant_resource);
+	tcase_add_test(tc, discharge_gives_an_owned_copy);
+	tcase_add_test(tc, due_in_deadline_then_opening_order);
+	tcase_add_test(tc, many_against_a_model);
+	tcase_add_test(tc, copy_is_one_allocation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(obligation_suite());
+}
