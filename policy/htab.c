@@ -44,7 +44,7 @@ hash_bytes(const void *data, size_t len)
 	return h ? h : 1;
 }
 
-static void
+static size_t
 htab_place(struct hslot *slots, size_t cap, uint64_t h, void *p)
 {
 	size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
@@ -53,9 +53,10 @@ htab_place(struct hslot *slots, size_t cap, uint64_t h, void *p)
 		i = (i + 1) & (cap - 1);
 	slots[i].h = h;
 	slots[i].p = p;
+	return i;
 }
 
-void
+size_t
 htab_insert(struct htab *t, uint64_t h, void *p)
 {
 	if ((t->n + 1) * 2 > t->cap) {
@@ -69,8 +70,8 @@ htab_insert(struct htab *t, uint64_t h, void *p)
 		t->slots = slots;
 		t->cap = cap;
 	}
-	htab_place(t->slots, t->cap, h, p);
 	t->n++;
+	return htab_place(t->slots, t->cap, h, p);
 }
 
 bool

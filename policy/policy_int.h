@@ -54,8 +54,8 @@ hash_str(const char *s)
 	return hash_bytes(s, n);
 }
 
-/* Inserts an item known to be absent. */
-void htab_insert(struct htab *t, uint64_t h, void *p);
+/* Inserts an item known to be absent; returns its slot (valid until the next insertion). */
+size_t htab_insert(struct htab *t, uint64_t h, void *p);
 /* Removes the item in slot i; returns true when another item moved into slot i. */
 bool htab_remove_at(struct htab *t, size_t i);
 void htab_free(struct htab *t);
@@ -546,14 +546,13 @@ struct wentry {
 
 /*
  * One group's entries, oldest first, in a ring of `cap` (a power of two)
- * slots; escalation windows keep each entry's verdict seq in the same
- * allocation, after the ring.  The header fits one cache line with the
- * start of the key.
+ * slots.  One allocation holds the header, the key and (8-aligned after
+ * it) the ring; escalation windows keep each entry's verdict seq after the
+ * ring.  A group always holds at least one entry, and moves when its ring
+ * is resized: window_add() returns where it is.
  */
 struct wgroup {
-	struct wentry *ring;
-	int64_t cur; /* the time the running sum is positioned at */
-	int64_t max_t;
+	int64_t cur;	/* the time the running sum is positioned at */
 	double running; /* the sum over [lo, hi) */
 	uint32_t cap, head, n;
 	uint32_t lo, hi; /* [lo, hi) holds the entries in (cur - W, cur] */

@@ -8,16 +8,41 @@
 #define WIN_MIN_SLACK (3600 * AUPD_USEC)
 #define EXACT_LIMIT 9007199254740992.0 /* 2^53: integers above this lose precision */
 
+/* Where the entries start: after the key, 8-aligned. */
+static inline size_t
+ring_off(uint32_t keylen)
+{
+	return (offsetof(struct wgroup, key) + keylen + 1 + 7) & ~(size_t)7;
+}
+
+static inline size_t
+entry_size(bool with_seqs)
+{
+	return sizeof(struct wentry) + (with_seqs ? sizeof(int64_t) : 0);
+}
+
+static inline size_t
+group_size(uint32_t keylen, uint32_t cap, bool with_seqs)
+{
+	return ring_off(keylen) + (size_t)cap * entry_size(with_seqs);
+}
+
+static inline struct wentry *
+ring(const struct wgroup *g)
+{
+	return (struct wentry *)((char *)g + ring_off(g->keylen));
+}
+
 static inline struct wentry *
 at(const struct wgroup *g, uint32_t i)
 {
-	return &g->ring[(g->head + i) & (g->cap - 1)];
+	return &ring(g)[(g->head + i) & (g->cap - 1)];
 }
 
 static inline int64_t *
 seq_at(const struct wgroup *g, uint32_t i)
 {
-	return &((int64_t *)(g->ring + g->cap))[(g->head + i) & (g->cap - 1)];
+	return &((int64_t *)(ring(g) + g->cap))[(g->head + i) & (g->cap - 1)];
 }
 
 struct window *
@@ -31,13 +56,6 @@ window_new(int64_t w, bool with_seqs)
 	return win;
 }
 
-static void
-group_free(struct wgroup *g)
-{
-	free(g->ring);
-	free(g);
-}
-
 void
 window_free(struct window *win)
 {
@@ -45,17 +63,20 @@ window_free(struct window *win)
 		return;
 	for (size_t i = 0; i < win->groups.cap; i++)
 		if (win->groups.slots[i].h)
-			group_free(win->groups.slots[i].p);
+			free(win->groups.slots[i].p);
 	htab_free(&win->groups);
 	free(win);
 }
 
+/* The group of `key` and its slot in the table; a new group has room for one entry. */
 static struct wgroup *
-group_get(struct window *win, const char *key, size_t keylen)
+group_get(struct window *win, const char *key, size_t keylen, size_t *slot)
 {
 	uint64_t h = hash_bytes(key, keylen);
 	struct wgroup *g;
 
+	if (keylen >= UINT32_MAX / 2)
+		abort();
 	if (win->groups.cap) {
 		size_t mask = win->groups.cap - 1;
 
@@ -63,46 +84,58 @@ group_get(struct window *win, const char *key, size_t keylen)
 		     i = (i + 1) & mask) {
 			g = win->groups.slots[i].p;
 			if (win->groups.slots[i].h == h && g->keylen == keylen &&
-			    !memcmp(g->key, key, keylen))
+			    !memcmp(g->key, key, keylen)) {
+				*slot = i;
 				return g;
+			}
 		}
 	}
-	g = xmalloc(sizeof(*g) + keylen + 1);
-	memset(g, 0, sizeof(*g));
+	g = xmalloc(group_size((uint32_t)keylen, 1, win->with_seqs));
+	memset(g, 0, offsetof(struct wgroup, key));
+	g->cap = 1;
 	g->keylen = (uint32_t)keylen;
 	memcpy(g->key, key, keylen);
 	g->key[keylen] = '\0';
-	htab_insert(&win->groups, h, g);
+	*slot = htab_insert(&win->groups, h, g);
 	return g;
 }
 
-/* Moves the entries into a fresh linear array of `cap` slots. */
-static void
-relayout(struct wgroup *g, uint32_t cap, bool with_seqs)
+/*
+ * Moves the group into a fresh allocation with `cap` slots, the entries
+ * first; the table's slot is pointed at it.
+ */
+static struct wgroup *
+relayout(struct window *win, size_t slot, struct wgroup *g, uint32_t cap)
 {
-	size_t per = sizeof(struct wentry) + (with_seqs ? sizeof(int64_t) : 0);
-	struct wentry *ring = xmalloc((size_t)cap * per);
-	int64_t *seqs = (int64_t *)(ring + cap);
+	struct wgroup *ng = xmalloc(group_size(g->keylen, cap, win->with_seqs));
+	struct wentry *r;
+	int64_t *seqs;
 
+	memcpy(ng, g, offsetof(struct wgroup, key) + g->keylen + 1);
+	ng->cap = cap;
+	ng->head = 0;
+	r = ring(ng);
+	seqs = (int64_t *)(r + cap);
 	for (uint32_t i = 0; i < g->n; i++) {
-		ring[i] = *at(g, i);
-		if (with_seqs)
+		r[i] = *at(g, i);
+		if (win->with_seqs)
 			seqs[i] = *seq_at(g, i);
 	}
-	free(g->ring);
-	g->ring = ring;
-	g->head = 0;
-	g->cap = cap;
+	free(g);
+	win->groups.slots[slot].p = ng;
+	return ng;
 }
 
-static void
-insert_at(struct wgroup *g, uint32_t pos, int64_t t, double amount, int64_t seq,
-	  bool with_seqs)
+static struct wgroup *
+insert_at(struct window *win, size_t slot, struct wgroup *g, uint32_t pos, int64_t t,
+	  double amount, int64_t seq)
 {
+	bool with_seqs = win->with_seqs;
+
 	if (g->n == g->cap) {
 		if (g->cap >= UINT32_MAX / 2)
 			abort();
-		relayout(g, g->cap ? g->cap * 2 : 4, with_seqs);
+		g = relayout(win, slot, g, g->cap * 2);
 	}
 	if (pos >= g->n / 2) {
 		for (uint32_t i = g->n; i > pos; i--) {
@@ -124,6 +157,7 @@ insert_at(struct wgroup *g, uint32_t pos, int64_t t, double amount, int64_t seq,
 	if (with_seqs)
 		*seq_at(g, pos) = seq;
 	g->n++;
+	return g;
 }
 
 /* The first index in [a, b) whose time is > x, or b. */
@@ -199,8 +233,8 @@ reposition(struct wgroup *g, int64_t t, int64_t w)
 }
 
 /* Drops entries at or before `limit` that lie before the running window. */
-static void
-drop_old(struct window *win, struct wgroup *g, int64_t limit)
+static struct wgroup *
+drop_old(struct window *win, size_t slot, struct wgroup *g, int64_t limit)
 {
 	while (g->lo > 0 && at(g, 0)->t <= limit) {
 		g->head = (g->head + 1) & (g->cap - 1);
@@ -209,25 +243,40 @@ drop_old(struct window *win, struct wgroup *g, int64_t limit)
 		g->hi--;
 		win->entries--;
 	}
-	if (g->cap > 16 && g->n < g->cap / 4)
-		relayout(g, g->cap / 2, win->with_seqs);
+	if (g->cap > 4 && g->n < g->cap / 4) {
+		uint32_t cap = 4;
+
+		while (cap < 2 * g->n)
+			cap *= 2;
+		g = relayout(win, slot, g, cap);
+	}
+	return g;
+}
+
+/* The newest entry's time; a group always holds at least one entry. */
+static inline int64_t
+newest(const struct wgroup *g)
+{
+	return at(g, g->n - 1)->t;
 }
 
 struct wgroup *
 window_add(struct window *win, const char *key, size_t keylen, int64_t t, double amount,
 	   int64_t seq)
 {
-	struct wgroup *g = group_get(win, key, keylen);
+	size_t slot;
+	struct wgroup *g = group_get(win, key, keylen, &slot);
+	bool newest_t = g->n == 0 || t >= newest(g);
 
 	if (g->n == 0) {
 		g->lo = g->hi = 0;
 		g->running = 0;
 		g->nsub = 0;
 		g->inexact = false;
-		g->cur = g->max_t = t;
+		g->cur = t;
 	}
 	reposition(g, t, win->w);
-	insert_at(g, g->hi, t, amount, seq, win->with_seqs);
+	g = insert_at(win, slot, g, g->hi, t, amount, seq);
 	g->hi++;
 	g->running += amount;
 	win->entries++;
@@ -245,10 +294,8 @@ window_add(struct window *win, const char *key, size_t keylen, int64_t t, double
 			g->inexact = !exact;
 		}
 	}
-	if (t >= g->max_t) {
-		g->max_t = t;
-		drop_old(win, g, t - win->w - win->slack);
-	}
+	if (newest_t)
+		g = drop_old(win, slot, g, t - win->w - win->slack);
 	return g;
 }
 
@@ -289,13 +336,13 @@ window_sweep(struct window *win, int64_t ref, size_t budget)
 		struct wgroup *g = win->groups.slots[i].p;
 
 		if (win->groups.slots[i].h) {
-			if (g->max_t <= limit) {
+			if (newest(g) <= limit) {
 				win->entries -= g->n;
-				group_free(g);
+				free(g);
 				if (htab_remove_at(&win->groups, i))
 					continue; /* another group moved into slot i */
 			} else {
-				drop_old(win, g, limit);
+				drop_old(win, i, g, limit);
 			}
 		}
 		win->sweep_pos = (i + 1) & (win->groups.cap - 1);
@@ -308,13 +355,12 @@ size_t
 window_entries(const struct window *win, size_t *bytes)
 {
 	size_t b = sizeof(*win) + win->groups.cap * sizeof(struct hslot);
-	size_t per = sizeof(struct wentry) + (win->with_seqs ? sizeof(int64_t) : 0);
 
 	for (size_t i = 0; i < win->groups.cap; i++) {
 		const struct wgroup *g = win->groups.slots[i].p;
 
 		if (win->groups.slots[i].h)
-			b += sizeof(*g) + g->keylen + 1 + (size_t)g->cap * per;
+			b += group_size(g->keylen, g->cap, win->with_seqs);
 	}
 	if (bytes)
 		*bytes = b;

@@ -249,6 +249,66 @@ START_TEST(bytes_per_entry)
 }
 END_TEST
 
+/* Groups grow and shrink in place of their one allocation: totals and seqs survive it. */
+START_TEST(groups_grow_and_shrink)
+{
+	struct window *w = window_new(H, true);
+	struct wgroup *g = NULL;
+	int64_t *seqs, first, last;
+	size_t n;
+	char key[40];
+
+	/* interleave two groups so that each resize happens with the other in the table */
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "a-key-long-enough-to-matter\x1f%d", i % 2);
+		g = window_add(w, key, strlen(key), T0 + (int64_t)i * AUPD_USEC, 1, i);
+		ck_assert_double_eq(g->running, i / 2 + 1);
+		ck_assert_uint_eq(g->keylen, strlen(key));
+		ck_assert_mem_eq(g->key, key, strlen(key) + 1);
+	}
+	seqs = window_seqs(w, g, &n, &first, &last);
+	ck_assert_uint_eq(n, 150);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(seqs[i], (int64_t)(2 * i + 1));
+	ck_assert_int_eq(first, T0 + AUPD_USEC);
+	ck_assert_int_eq(last, T0 + 299 * AUPD_USEC);
+	free(seqs);
+	/* three hours on, the old entries go and the ring shrinks: one entry left */
+	g = window_add(w, key, strlen(key), T0 + 3 * H, 1, 1000);
+	ck_assert_double_eq(g->running, 1);
+	ck_assert_uint_eq(g->n, 1);
+	ck_assert_uint_le(g->cap, 16);
+	seqs = window_seqs(w, g, &n, &first, &last);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(seqs[0], 1000);
+	free(seqs);
+	/* the other group is untouched */
+	ck_assert_double_eq(add(w, "a-key-long-enough-to-matter\x1f" "0", T0 + 300 * AUPD_USEC, 1),
+			    151);
+	window_free(w);
+}
+END_TEST
+
+/* Per-actor windows hold many groups of one entry: each costs one small allocation. */
+START_TEST(single_entry_groups_are_small)
+{
+	struct window *w = window_new(H, false);
+	size_t bytes, n;
+
+	for (int i = 0; i < 50000; i++) {
+		char key[40];
+
+		snprintf(key, sizeof(key), "tenant-%d\x1f" "actor-%d", i % 2000, i);
+		ck_assert_double_eq(add(w, key, T0 + i, 2), 2);
+	}
+	n = window_entries(w, &bytes);
+	ck_assert_uint_eq(n, 50000);
+	/* header, key and entry (88 bytes here) plus the table's share */
+	ck_assert_msg(bytes / n <= 136, "%zu bytes per entry", bytes / n);
+	window_free(w);
+}
+END_TEST
+
 static Suite *
 window_suite(void)
 {
@@ -267,6 +327,8 @@ window_suite(void)
 	tcase_add_test(tc, later_than_the_slack);
 	tcase_add_test(tc, sweep_frees_idle_groups);
 	tcase_add_test(tc, bytes_per_entry);
+	tcase_add_test(tc, groups_grow_and_shrink);
+	tcase_add_test(tc, single_entry_groups_are_small);
 	suite_add_tcase(s, tc);
 	return s;
 }
