@@ -135,6 +135,28 @@ static const char *const migrations[] = {
 	 * tenant's index and test the actor.
 	 */
 	"DROP INDEX events_tenant_actor;",
+	/*
+	 * 3 -> 4: obligations keyed by the seq of the verdict that opened them
+	 * (and the rule), so opening one appends instead of inserting at a
+	 * random place in a (rule, tenant, resource) tree: half the events of a
+	 * biometric stream open one.  The policy layer finds them by resource in
+	 * memory and hands their seq back to close them.
+	 */
+	"CREATE TABLE obligations_by_seq ("
+	"  opened_seq INTEGER NOT NULL,"
+	"  rule TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  resource TEXT NOT NULL,"
+	"  deadline INTEGER NOT NULL,"
+	"  opened_by TEXT NOT NULL,"
+	"  effect INTEGER NOT NULL,"
+	"  severity INTEGER NOT NULL,"
+	"  shadow INTEGER NOT NULL,"
+	"  PRIMARY KEY (opened_seq, rule)) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO obligations_by_seq SELECT opened_seq, rule, tenant, resource, "
+	"  deadline, opened_by, effect, severity, shadow FROM obligations ORDER BY opened_seq, rule;"
+	"DROP TABLE obligations;"
+	"ALTER TABLE obligations_by_seq RENAME TO obligations;",
 };
 
 static const char *const stmt_sql[ST_COUNT_] = {
@@ -154,10 +176,9 @@ static const char *const stmt_sql[ST_COUNT_] = {
 	[ST_TOKEN_BY_HASH] = "SELECT id, name, role, tenant, hash FROM tokens "
 			     "WHERE hash = ? AND revoked IS NULL",
 	[ST_OBLIGATION_OPEN] =
-		"INSERT OR IGNORE INTO obligations (rule, tenant, resource, deadline, opened_by, "
-		"effect, severity, shadow, opened_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[ST_OBLIGATION_CLOSE] =
-		"DELETE FROM obligations WHERE rule = ? AND tenant = ? AND resource = ?",
+		"INSERT INTO obligations (opened_seq, rule, tenant, resource, deadline, opened_by, "
+		"effect, severity, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_OBLIGATION_CLOSE] = "DELETE FROM obligations WHERE opened_seq = ? AND rule = ?",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
 };

@@ -278,17 +278,18 @@ store_obligations(struct writer *w, const struct verdict *v, int64_t seq, struct
 
 		if (!st)
 			return -1;
-		sqlite3_bind_text(st, 1, o->rule, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, o->tenant, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, o->resource_id, -1, SQLITE_STATIC);
+		/* opened by this verdict, or closed by it: the one opened at o->opened_seq */
+		sqlite3_bind_int64(st, 1, o->op == OBL_OPEN ? seq : o->opened_seq);
+		sqlite3_bind_text(st, 2, o->rule, -1, SQLITE_STATIC);
 		if (o->op == OBL_OPEN) {
-			sqlite3_bind_int64(st, 4, o->deadline);
-			sqlite3_bind_text(st, 5, o->opened_by ? o->opened_by : "", -1,
+			sqlite3_bind_text(st, 3, o->tenant, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, o->resource_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 5, o->deadline);
+			sqlite3_bind_text(st, 6, o->opened_by ? o->opened_by : "", -1,
 					  SQLITE_STATIC);
-			sqlite3_bind_int(st, 6, o->effect);
-			sqlite3_bind_int(st, 7, o->severity);
-			sqlite3_bind_int(st, 8, o->shadow);
-			sqlite3_bind_int64(st, 9, seq);
+			sqlite3_bind_int(st, 7, o->effect);
+			sqlite3_bind_int(st, 8, o->severity);
+			sqlite3_bind_int(st, 9, o->shadow);
 		}
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
@@ -377,6 +378,7 @@ judge_one(struct writer *w, struct ledger_head *h, const struct ruleset *rs,
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
+	policy_next_seq(w->state, seq);
 	policy_eval(rs, w->state, ev, w->cfg->default_effect, 0, &v);
 	sb_reset(&w->doc);
 	verdict_encode(&w->doc, ev, &v, seq, ruleset_version(rs), now, false);
@@ -456,9 +458,8 @@ record_overdue(struct writer *w, struct ledger_head *h, const struct ruleset *rs
 		sb_addc(&w->scratch, '}');
 		rc = append_record(w, h, "retention-overdue", o->tenant, now, w->scratch.buf, err);
 		if (rc == 0 && (st = store_stmt(w->db, ST_OBLIGATION_CLOSE, err))) {
-			sqlite3_bind_text(st, 1, o->rule, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, o->tenant, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 3, o->resource_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 1, o->opened_seq);
+			sqlite3_bind_text(st, 2, o->rule, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				rc = store_fail(w->db, err, "cannot close an obligation");
 			sqlite3_reset(st);
@@ -810,7 +811,7 @@ restore_obligations(struct writer *w, struct aupd_error *err)
 
 	if (sqlite3_prepare_v2(w->db->db,
 			       "SELECT rule, tenant, resource, deadline, opened_by, effect, "
-			       "severity, shadow FROM obligations",
+			       "severity, shadow, opened_seq FROM obligations",
 			       -1, &st, NULL) != SQLITE_OK)
 		return store_fail(w->db, err, "cannot read obligations");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -824,6 +825,7 @@ restore_obligations(struct writer *w, struct aupd_error *err)
 			.effect = (enum effect)sqlite3_column_int(st, 5),
 			.severity = (enum severity)sqlite3_column_int(st, 6),
 			.shadow = sqlite3_column_int(st, 7) != 0,
+			.opened_seq = sqlite3_column_int64(st, 8),
 		};
 
 		policy_obligation_restore(w->state, &o);

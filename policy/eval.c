@@ -234,6 +234,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 			.resource_id = (char *)rid,
 			.deadline = fi->deadline,
 			.opened_by = (char *)ev->id,
+			.opened_seq = st->seq,
 			.effect = r->effect,
 			.severity = r->severity,
 			.shadow = r->shadow,
@@ -352,6 +353,12 @@ verdict_clear(struct verdict *v)
 		obligation_clear(&v->obligations[i]);
 	free(v->obligations);
 	memset(v, 0, sizeof(*v));
+}
+
+void
+policy_next_seq(struct policy_state *st, int64_t seq)
+{
+	st->seq = seq;
 }
 
 void

@@ -22,6 +22,7 @@ struct istr {
 struct obl_node {
 	uint64_t hash;
 	uint64_t order; /* opening order: ties of deadline pop in it */
+	int64_t opened_seq;
 	aupd_time deadline;
 	struct istr *rule;
 	struct istr *tenant;
@@ -154,6 +155,7 @@ node_export(const struct obl_node *n, enum obligation_op op, struct obligation *
 	memset(out, 0, sizeof(*out));
 	out->op = op;
 	out->deadline = n->deadline;
+	out->opened_seq = n->opened_seq;
 	out->effect = (enum effect)n->effect;
 	out->severity = (enum severity)n->severity;
 	out->shadow = n->shadow;
@@ -329,6 +331,7 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	n->hash = key_hash(n->rule, n->tenant, k->ih);
 	n->order = t->next_order++;
 	n->deadline = o->deadline;
+	n->opened_seq = o->opened_seq;
 	n->rid_len = (uint32_t)k->il;
 	n->effect = (uint8_t)o->effect;
 	n->severity = (uint8_t)o->severity;

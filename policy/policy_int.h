@@ -636,6 +636,7 @@ struct policy_state {
 	struct window **esc_win; /* by escalation index */
 	size_t n_esc_win;
 	struct obl_table obl;
+	int64_t seq; /* policy_next_seq() */
 	struct strbuf keybuf;
 	uint64_t evals;
 	int64_t sweep_t[3];

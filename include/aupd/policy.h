@@ -88,7 +88,8 @@ struct obligation {
 	char *tenant;
 	char *resource_id;
 	aupd_time deadline;
-	char *opened_by; /* event id that opened it */
+	char *opened_by;    /* event id that opened it */
+	int64_t opened_seq; /* the seq of the verdict that opened it (its key in storage) */
 	enum effect effect;
 	enum severity severity;
 	bool shadow;
@@ -135,7 +136,14 @@ void policy_state_retain(struct policy_state *st, const struct ruleset *rs);
 /* Entries held in sliding windows, and an estimate of the bytes they use. */
 size_t policy_state_window_entries(const struct policy_state *st, size_t *bytes);
 
-/* Loads an obligation kept in storage (at start-up). */
+/*
+ * The seq the next verdict will be recorded under: obligations it opens
+ * carry it (opened_seq), their key in storage.  The writer sets it before
+ * each evaluation; offline evaluation may leave it 0.
+ */
+void policy_next_seq(struct policy_state *st, int64_t seq);
+
+/* Loads an obligation kept in storage (at start-up), with its opened_seq. */
 void policy_obligation_restore(struct policy_state *st, const struct obligation *o);
 /* Open obligations. */
 size_t policy_obligation_count(const struct policy_state *st);

@@ -8,7 +8,7 @@
 
 #include "aupd/util.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {

@@ -186,4 +186,51 @@ def test_read_only_database_is_a_clear_error():
             umount(mnt)
 
 
+RETENTION_RULES = """version: 1
+rules:
+  - id: keep-180d
+    severity: high
+    effect: deny
+    when: {resource.classification: biometric}
+    retention:
+      age_of: resource.created
+      max: 180d
+      track:
+        deleted_by: {action: data.delete}
+"""
+
+
+def test_obligations_stored_by_seq_follow_their_resource():
+    """Obligations are stored under the seq of the verdict that opened them; a deletion after
+    a restart removes exactly that row, and a resource can be opened again."""
+    def bio(id, rid, action="data.read"):
+        return event(id, action=action, resource={"id": rid, "classification": "biometric",
+                                                  "created": "2026-01-01T00:00:00Z"})
+
+    with Daemon() as d:
+        with open(os.path.join(d.rules[0], "ret.yaml"), "w") as f:
+            f.write(RETENTION_RULES)
+        d.start()
+        ing = d.token("ing", "ingest")
+        r = d.post("/v1/events", ndjson([bio("o1", "r1"), bio("o2", "r2"), bio("o3", "r1")]),
+                   token=ing, content_type="application/x-ndjson")
+        assert r.status == 200, r
+        seqs = [x["seq"] for x in r.json()["results"]]
+        rows = d.query("SELECT opened_seq, rule, resource, opened_by FROM obligations "
+                       "ORDER BY opened_seq")
+        # o3 reads r1 again: already open, no second row
+        assert rows == [(seqs[0], "keep-180d", "r1", "o1"), (seqs[1], "keep-180d", "r2", "o2")], rows
+        assert d.stop() == 0
+        d.start()
+        assert "restored 2 open deletion obligations" in d.log(), d.log()
+        assert d.post("/v1/events", bio("del1", "r1", "data.delete"), token=ing).status == 200
+        assert d.query("SELECT resource FROM obligations") == [("r2",)]
+        r = d.post("/v1/events", bio("o4", "r1"), token=ing)
+        assert r.status == 200, r
+        assert d.query("SELECT opened_seq, resource FROM obligations ORDER BY opened_seq") == \
+            [(seqs[1], "r2"), (r.json()["results"][0]["seq"], "r1")]
+        assert d.stop() == 0
+        assert d.verify().returncode == 0
+
+
 run(globals())

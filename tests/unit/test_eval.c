@@ -328,6 +328,62 @@ bio(const char *id, const char *time, const char *tenant, const char *rid, const
 	return b;
 }
 
+/*
+ * The index decides tests of the action ahead of time, for each action a
+ * rule names and for every other one: each form of test, alone and nested,
+ * gives what evaluating it on the event gives.
+ */
+START_TEST(action_tests_decided_ahead)
+{
+	struct ruleset *rs = pt_load(
+		"rules:\n"
+		"  - {id: ne, when: {action: {ne: data.delete}}}\n"
+		"  - {id: not-in, when: {action: {not_in: [data.delete, data.purge]}}}\n"
+		"  - {id: not, when: {not: {action: {in: [face.search, face.match]}}}}\n"
+		"  - {id: any, when: {any: [{action: face.match}, {tenant: t2}]}}\n"
+		"  - {id: all, when: {all: [{action: {ne: face.match}}, {tenant: t1}]}}\n"
+		"  - {id: glob, when: {all: [{action: {glob: \"data.*\"}}, {action: {ne: data.purge}}]}}\n"
+		"  - {id: never, when: {all: [{action: face.match}, {action: face.search}]}}\n"
+		"  - {id: lim, when: {action: {ne: face.match}}, limit: {window: 1h, max: 1}}\n");
+	struct policy_state *st = policy_state_new();
+	static const struct {
+		const char *action, *tenant;
+		const char *fired; /* rule ids, in order, joined by ' ' */
+	} cases[] = {
+		{"data.read", "t1", "ne not-in not all glob"},
+		{"data.delete", "t1", "not all glob lim"},
+		{"data.purge", "t1", "ne not all lim"},
+		{"face.match", "t1", "ne not-in any"},
+		{"face.search", "t1", "ne not-in all lim"},
+		{"face.search", "t2", "ne not-in any"},
+		{"other.thing", "t2", "ne not-in not any lim"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char ev[512], got[256] = "";
+		struct verdict v;
+
+		snprintf(ev, sizeof(ev),
+			 "{\"id\":\"e%zu\",\"time\":\"2026-01-15T10:00:%02zuZ\",\"tenant\":\"%s\","
+			 "\"actor\":\"a\",\"action\":\"%s\"}",
+			 i, i, cases[i].tenant, cases[i].action);
+		pt_eval(rs, st, ev, &v);
+		for (size_t k = 0; k < v.n_matched; k++) {
+			if (k)
+				strcat(got, " ");
+			strcat(got, v.matched[k].rule);
+		}
+		ck_assert_msg(!strcmp(got, cases[i].fired), "%s/%s: fired '%s', expected '%s'",
+			      cases[i].action, cases[i].tenant, got, cases[i].fired);
+		verdict_clear(&v);
+	}
+	/* lim's window took every event but face.match's */
+	ck_assert_uint_eq(policy_state_window_entries(st, NULL), 6);
+	policy_state_free(st);
+	ruleset_unref(rs);
+}
+END_TEST
+
 START_TEST(retention_fires_after_max)
 {
 	struct ruleset *rs = pt_load(retention_rules);
@@ -381,16 +437,21 @@ START_TEST(retention_obligations)
 	struct strbuf sb;
 	size_t n;
 
-	/* three resources: deadlines Jan 11, Jan 12, Jan 13 (opened out of order) */
+	/* three resources: deadlines Jan 11, Jan 12, Jan 13 (opened out of order), at seqs 3, 1, 2 */
+	policy_next_seq(st, 3);
 	pt_eval(rs, st, bio("o3", "2026-01-05T00:00:00Z", "t", "r3", "2026-01-03T00:00:00Z", "data.read"),
 		&v);
+	ck_assert_int_eq(v.obligations[0].opened_seq, 3);
 	verdict_clear(&v);
+	policy_next_seq(st, 1);
 	pt_eval(rs, st, bio("o1", "2026-01-05T00:00:00Z", "t", "r1", "2026-01-01T00:00:00Z", "data.read"),
 		&v);
 	verdict_clear(&v);
+	policy_next_seq(st, 2);
 	pt_eval(rs, st, bio("o2", "2026-01-05T00:00:00Z", "t", "r2", "2026-01-02T00:00:00Z", "data.read"),
 		&v);
 	verdict_clear(&v);
+	policy_next_seq(st, 4);
 	/* same resource id in another tenant: its own obligation */
 	pt_eval(rs, st, bio("o4", "2026-01-05T00:00:00Z", "u", "r2", "2026-01-02T00:00:00Z", "data.read"),
 		&v);
@@ -410,6 +471,7 @@ START_TEST(retention_obligations)
 	ck_assert_str_eq(v.obligations[0].tenant, "t");
 	ck_assert_str_eq(v.obligations[0].resource_id, "r2");
 	ck_assert_str_eq(v.obligations[0].opened_by, "o2");
+	ck_assert_int_eq(v.obligations[0].opened_seq, 2); /* its key in storage */
 	verdict_clear(&v);
 	ck_assert_uint_eq(policy_obligation_count(st), 3);
 
@@ -422,6 +484,9 @@ START_TEST(retention_obligations)
 	ck_assert_str_eq(due[1].resource_id, "r2");
 	ck_assert_str_eq(due[1].tenant, "u");
 	ck_assert_str_eq(due[2].resource_id, "r3");
+	ck_assert_int_eq(due[0].opened_seq, 1);
+	ck_assert_int_eq(due[1].opened_seq, 4);
+	ck_assert_int_eq(due[2].opened_seq, 3);
 	ck_assert_int_le(due[0].deadline, due[1].deadline);
 
 	policy_overdue_verdict(rs, &due[0], &v);
@@ -606,6 +671,7 @@ eval_suite(void)
 	tcase_add_test(tc, reuse);
 	tcase_add_test(tc, messages);
 	tcase_add_test(tc, action_index);
+	tcase_add_test(tc, action_tests_decided_ahead);
 	tcase_add_test(tc, retention_fires_after_max);
 	tcase_add_test(tc, retention_obligations);
 	tcase_add_test(tc, retention_replay_and_restore);

@@ -1,4 +1,4 @@
-/* test_store.c - schema migrations and the idempotency index (event keys) */
+/* test_store.c - schema migrations, the idempotency index (event keys), obligations by seq */
 #include "aupd/eventkeys.h"
 #include "aupd/store.h"
 #include "testutil.h"
@@ -112,6 +112,53 @@ START_TEST(keys_found_in_memory_and_after_merges)
 }
 END_TEST
 
+START_TEST(migration_4_keys_obligations_by_seq)
+{
+	char *dir = tu_tmpdir();
+	const char *path = tu_path(dir, "aupd.db");
+	struct aupd_error err;
+	struct dbconn *c = store_open(path, STORE_CREATE | STORE_NO_MIGRATE, &err);
+	sqlite3_stmt *st;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(store_migrate_to(c, 3, &err), 0);
+	ck_assert_int_eq(store_exec(c,
+				    "INSERT INTO obligations (rule, tenant, resource, deadline, "
+				    "opened_by, effect, severity, shadow, opened_seq) VALUES "
+				    "('keep', 't', 'r1', 100, 'e1', 2, 1, 0, 7),"
+				    "('keep', 't', 'r2', 200, 'e2', 2, 1, 1, 9),"
+				    "('other', 't', 'r1', 300, 'e1', 1, 0, 0, 7)",
+				    &err),
+			 0);
+	store_close(c);
+
+	c = store_open(path, STORE_CREATE, &err);
+	ck_assert_msg(c != NULL, "%s", err.msg);
+	ck_assert_int_eq(count(c, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM obligations"), 3);
+	/* every column kept, now keyed by (opened_seq, rule) */
+	ck_assert_int_eq(sqlite3_prepare_v2(c->db,
+					    "SELECT rule, tenant, resource, deadline, opened_by, "
+					    "effect, severity, shadow FROM obligations "
+					    "WHERE opened_seq = 9 AND rule = 'keep'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 2), "r2");
+	ck_assert_int_eq(sqlite3_column_int64(st, 3), 200);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 4), "e2");
+	ck_assert_int_eq(sqlite3_column_int(st, 7), 1);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(store_exec(c, "DELETE FROM obligations WHERE opened_seq = 7 AND rule = 'other'",
+				    &err),
+			 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM obligations WHERE opened_seq = 7"), 1);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -120,6 +167,7 @@ suite(void)
 
 	tcase_add_test(tc, migrations_from_1_move_keys_out_of_events);
 	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
+	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	suite_add_tcase(s, tc);
 	return s;
 }
