@@ -162,14 +162,15 @@ limit_key(const struct rule *r, struct policy_state *st, struct evctx *c, size_t
 }
 
 static bool
-eval_limit(const struct rule *r, struct policy_state *st, struct evctx *c, struct fire_info *fi)
+eval_limit(const struct rule *r, const struct cond *when, struct policy_state *st,
+	   struct evctx *c, struct fire_info *fi)
 {
 	struct wgroup *g;
 	const char *key;
 	double amount = 1;
 	size_t len;
 
-	if (r->when && !cond_eval(r->when, c))
+	if (when && !cond_eval(when, c))
 		return false;
 	if (!r->limit.count) {
 		if (r->limit.sum.kind == P_QUANTITY) {
@@ -197,8 +198,9 @@ push_obligation(struct verdict *out, const struct obligation *o)
 }
 
 static bool
-eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, unsigned flags,
-	       struct verdict *out, struct fire_info *fi)
+eval_retention(const struct rule *r, const struct cond *when, const struct cond *deleted_by,
+	       struct policy_state *st, struct evctx *c, unsigned flags, struct verdict *out,
+	       struct fire_info *fi)
 {
 	const struct retention_spec *rt = &r->retention;
 	const struct event *ev = c->ev;
@@ -207,7 +209,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 	struct value v;
 	aupd_time age;
 
-	if (rt->track && cond_eval(rt->deleted_by, c)) {
+	if (rt->track && cond_eval(deleted_by, c)) {
 		/* a deletion is what the rule asks for: it discharges, and never fires */
 		if (!(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID)) &&
 		    (node = obl_find(&st->obl, r->id, ev->tenant, rid))) {
@@ -218,7 +220,7 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 		}
 		return false;
 	}
-	if (r->when && !cond_eval(r->when, c))
+	if (when && !cond_eval(when, c))
 		return false;
 	path_get(&rt->age_of, c, &v);
 	if (v.k == V_TIME)
@@ -250,12 +252,12 @@ eval_retention(const struct rule *r, struct policy_state *st, struct evctx *c, u
 }
 
 static bool
-eval_reuse(const struct rule *r, struct evctx *c, struct fire_info *fi)
+eval_reuse(const struct rule *r, const struct cond *when, struct evctx *c, struct fire_info *fi)
 {
 	const char *purpose = c->ev->purpose, *cf;
 	const struct oplist *allowed;
 
-	if (r->when && !cond_eval(r->when, c))
+	if (when && !cond_eval(when, c))
 		return false;
 	cf = ctx_resource_id(c, "collected_for", RES_KEY_COLLECTED_FOR);
 	if (!purpose || !cf) {
@@ -298,22 +300,23 @@ policy_eval(const struct ruleset *rs, struct policy_state *st, const struct even
 		cand = &rs->unpinned;
 	for (size_t k = 0; k < cand->n; k++) {
 		const struct rule *r = &rs->rules[cand->idx[k]];
+		const struct cond *when = cand->when[k];
 		struct fire_info fi = {0};
 		struct match *m;
 		bool fired = false;
 
 		switch (r->kind) {
 		case RK_CONDITION:
-			fired = !r->when || cond_eval(r->when, &c);
+			fired = !when || cond_eval(when, &c);
 			break;
 		case RK_LIMIT:
-			fired = eval_limit(r, st, &c, &fi);
+			fired = eval_limit(r, when, st, &c, &fi);
 			break;
 		case RK_RETENTION:
-			fired = eval_retention(r, st, &c, flags, out, &fi);
+			fired = eval_retention(r, when, cand->deleted_by[k], st, &c, flags, out, &fi);
 			break;
 		case RK_REUSE:
-			fired = eval_reuse(r, &c, &fi);
+			fired = eval_reuse(r, when, &c, &fi);
 			break;
 		}
 		if (!fired)

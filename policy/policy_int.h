@@ -487,9 +487,16 @@ struct rule_test {
 	size_t n_expect;
 };
 
-/* Rules that can match an event with a given action, in ruleset order. */
+/*
+ * Rules that can match an event with a given action, in ruleset order, and
+ * their conditions with the tests of the action decided for it (ruleset.c):
+ * when[i] (NULL: always) stands for the rule's `when`, deleted_by[i] for its
+ * retention `deleted_by` (NULL without track).
+ */
 struct candidates {
 	const uint32_t *idx;
+	const struct cond *const *when;
+	const struct cond *const *deleted_by;
 	size_t n;
 };
 

@@ -299,40 +299,202 @@ rule_pins(const struct rule *r, struct pinset *p)
 	return true;
 }
 
+/* Every action literal compared by equality or membership anywhere in c. */
+static void
+named_actions(const struct cond *c, struct pinset *p)
+{
+	if (!c)
+		return;
+	if (c->kind == C_TEST) {
+		if (c->path.kind != P_ACTION)
+			return;
+		if (c->op == OP_EQ || c->op == OP_NE)
+			pin_add(p, c->arg.s);
+		if (c->op == OP_IN || c->op == OP_NOT_IN)
+			for (size_t i = 0; i < c->list->n; i++)
+				pin_add(p, c->list->items[i].s);
+		return;
+	}
+	for (size_t i = 0; i < c->n_kids; i++)
+		named_actions(c->kids[i], p);
+}
+
+static const struct cond cond_true = {.kind = C_TRUE};
+static const struct cond cond_false = {.kind = C_FALSE};
+
+/*
+ * c for events whose action is `action`, with its tests of the action by
+ * equality and membership decided: cond_true, cond_false, c itself when
+ * nothing changed, or a new tree in the arena sharing c's unchanged parts.
+ * A NULL action stands for any action that no such test names.
+ */
+static const struct cond *
+fold_action(struct arena *a, const struct cond *c, const char *action)
+{
+	const struct cond **kids;
+	struct cond *n;
+	size_t k = 0;
+	bool changed = false, in_any = c->kind == C_ANY;
+
+	switch (c->kind) {
+	case C_TRUE:
+		return &cond_true;
+	case C_FALSE:
+		return &cond_false;
+	case C_TEST:
+		if (c->path.kind != P_ACTION)
+			return c;
+		switch (c->op) {
+		case OP_EQ:
+			return action && !strcmp(action, c->arg.s) ? &cond_true : &cond_false;
+		case OP_NE:
+			return action && !strcmp(action, c->arg.s) ? &cond_false : &cond_true;
+		case OP_IN:
+			return action && strmap_has(&c->list->set, action) ? &cond_true : &cond_false;
+		case OP_NOT_IN:
+			return action && strmap_has(&c->list->set, action) ? &cond_false : &cond_true;
+		default:
+			return c;
+		}
+	case C_NOT: {
+		const struct cond *kid = fold_action(a, c->kids[0], action);
+
+		if (kid->kind == C_TRUE)
+			return &cond_false;
+		if (kid->kind == C_FALSE)
+			return &cond_true;
+		if (kid == c->kids[0])
+			return c;
+		n = arena_alloc(a, sizeof(*n));
+		*n = *c;
+		n->kids = arena_alloc(a, sizeof(*n->kids));
+		n->kids[0] = (struct cond *)kid;
+		return n;
+	}
+	case C_ALL:
+	case C_ANY:
+		break;
+	}
+	kids = xcalloc(c->n_kids + 1, sizeof(*kids));
+	for (size_t i = 0; i < c->n_kids; i++) {
+		const struct cond *kid = fold_action(a, c->kids[i], action);
+
+		changed |= kid != c->kids[i];
+		/* all: a false conjunct decides, a true one drops out; any: the reverse */
+		if (kid->kind == (in_any ? C_TRUE : C_FALSE)) {
+			free(kids);
+			return in_any ? &cond_true : &cond_false;
+		}
+		if (kid->kind == (in_any ? C_FALSE : C_TRUE))
+			continue;
+		kids[k++] = kid;
+	}
+	if (!changed) {
+		free(kids);
+		return c;
+	}
+	if (k == 0) {
+		free(kids);
+		return in_any ? &cond_false : &cond_true;
+	}
+	if (k == 1) {
+		n = (struct cond *)kids[0];
+		free(kids);
+		return n;
+	}
+	n = arena_alloc(a, sizeof(*n));
+	*n = *c;
+	n->kids = arena_alloc(a, k * sizeof(*n->kids));
+	memcpy(n->kids, kids, k * sizeof(*kids));
+	n->n_kids = k;
+	free(kids);
+	return n;
+}
+
+/*
+ * The candidates for `action` (NULL: an action the index does not know)
+ * among rules idx[0..n), with their conditions folded for it; rules that
+ * cannot act on such an event are left out.
+ */
+static void
+candidates_build(struct ruleset *rs, struct candidates *cd, const uint32_t *idx, size_t n,
+		 const char *action)
+{
+	uint32_t *out = arena_alloc(&rs->arena, (n + 1) * sizeof(*out));
+	const struct cond **when = arena_alloc(&rs->arena, (n + 1) * sizeof(*when));
+	const struct cond **del = arena_alloc(&rs->arena, (n + 1) * sizeof(*del));
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = &rs->rules[idx[i]];
+		const struct cond *w = r->when ? fold_action(&rs->arena, r->when, action) : NULL;
+		const struct cond *d = NULL;
+
+		if (r->kind == RK_RETENTION && r->retention.track)
+			d = fold_action(&rs->arena, r->retention.deleted_by, action);
+		if (w && w->kind == C_FALSE && (!d || d->kind == C_FALSE))
+			continue; /* neither fires nor discharges nor feeds a window */
+		out[m] = idx[i];
+		when[m] = w && w->kind == C_TRUE ? NULL : w;
+		del[m] = d;
+		m++;
+	}
+	cd->idx = out;
+	cd->when = when;
+	cd->deleted_by = del;
+	cd->n = m;
+}
+
 struct action_rules {
 	const char *action;
 	uint32_t *idx;
 	size_t n, cap;
 };
 
+static struct action_rules *
+action_rules_get(struct action_rules **acts, size_t *n_acts, const char *action)
+{
+	struct action_rules *a;
+
+	for (size_t k = 0; k < *n_acts; k++)
+		if (!strcmp((*acts)[k].action, action))
+			return &(*acts)[k];
+	*acts = xrealloc(*acts, (*n_acts + 1) * sizeof(**acts));
+	a = &(*acts)[(*n_acts)++];
+	memset(a, 0, sizeof(*a));
+	a->action = action;
+	return a;
+}
+
+/*
+ * For each action that a rule pins or that any rule's condition names, the
+ * rules that can act on an event with it (in ruleset order) with their
+ * conditions folded for that action; `unpinned` serves every other action.
+ */
 void
 ruleset_build_index(struct ruleset *rs)
 {
 	struct action_rules *acts = NULL;
 	size_t n_acts = 0;
-	uint32_t *unpinned = arena_alloc(&rs->arena, (rs->n_rules + 1) * sizeof(*unpinned));
+	uint32_t *unpinned = xcalloc(rs->n_rules + 1, sizeof(*unpinned));
+	uint32_t *merged = xcalloc(rs->n_rules + 1, sizeof(*merged));
 	size_t n_unpinned = 0;
+	struct pinset named = {0};
 
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		struct pinset p = {0};
 
+		named_actions(rs->rules[i].when, &named);
+		if (rs->rules[i].kind == RK_RETENTION)
+			named_actions(rs->rules[i].retention.deleted_by, &named);
 		if (!rule_pins(&rs->rules[i], &p)) {
 			unpinned[n_unpinned++] = (uint32_t)i;
 			free(p.v);
 			continue;
 		}
 		for (size_t j = 0; j < p.n; j++) {
-			struct action_rules *a = NULL;
+			struct action_rules *a = action_rules_get(&acts, &n_acts, p.v[j]);
 
-			for (size_t k = 0; k < n_acts && !a; k++)
-				if (!strcmp(acts[k].action, p.v[j]))
-					a = &acts[k];
-			if (!a) {
-				acts = xrealloc(acts, (n_acts + 1) * sizeof(*acts));
-				a = &acts[n_acts++];
-				memset(a, 0, sizeof(*a));
-				a->action = p.v[j];
-			}
 			if (a->n == a->cap) {
 				a->cap = a->cap ? a->cap * 2 : 8;
 				a->idx = xrealloc(a->idx, a->cap * sizeof(*a->idx));
@@ -341,16 +503,17 @@ ruleset_build_index(struct ruleset *rs)
 		}
 		free(p.v);
 	}
-	rs->unpinned.idx = unpinned;
-	rs->unpinned.n = n_unpinned;
+	/* an action a test names but no rule pins has the unpinned rules, folded for it */
+	for (size_t j = 0; j < named.n; j++)
+		action_rules_get(&acts, &n_acts, named.v[j]);
+	free(named.v);
+	candidates_build(rs, &rs->unpinned, unpinned, n_unpinned, NULL);
 
 	const char **keys = xcalloc(n_acts + 1, sizeof(*keys));
 	void **vals = xcalloc(n_acts + 1, sizeof(*vals));
 
 	for (size_t k = 0; k < n_acts; k++) {
 		struct candidates *c = arena_alloc(&rs->arena, sizeof(*c));
-		uint32_t *merged = arena_alloc(&rs->arena,
-					       (acts[k].n + n_unpinned + 1) * sizeof(*merged));
 		size_t a = 0, b = 0, m = 0;
 
 		/* both lists are in ruleset order: merge them */
@@ -360,8 +523,7 @@ ruleset_build_index(struct ruleset *rs)
 			else
 				merged[m++] = unpinned[b++];
 		}
-		c->idx = merged;
-		c->n = m;
+		candidates_build(rs, c, merged, m, acts[k].action);
 		keys[k] = acts[k].action;
 		vals[k] = c;
 		free(acts[k].idx);
@@ -370,4 +532,6 @@ ruleset_build_index(struct ruleset *rs)
 	free(keys);
 	free(vals);
 	free(acts);
+	free(unpinned);
+	free(merged);
 }
