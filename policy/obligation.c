@@ -17,10 +17,10 @@ struct istr {
 
 /*
  * One open obligation in one allocation: the key's interned parts, and the
- * resource id and the opening event's id after the header.
+ * resource id and the opening event's id after the header.  The map's hash
+ * is not kept: it is recomputed from the key when the obligation goes.
  */
 struct obl_node {
-	uint64_t hash;
 	uint64_t order; /* opening order: ties of deadline pop in it */
 	int64_t opened_seq;
 	aupd_time deadline;
@@ -296,8 +296,9 @@ static void
 unlink_node(struct obl_table *t, struct obl_node *n)
 {
 	size_t i = n->heap_idx;
+	uint64_t h = key_hash(n->rule, n->tenant, hash_bytes(n->strs, n->rid_len));
 
-	for (size_t s = htab_start(&t->map, n->hash); t->map.slots[s].h;
+	for (size_t s = htab_start(&t->map, h); t->map.slots[s].h;
 	     s = (s + 1) & (t->map.cap - 1)) {
 		if (t->map.slots[s].p == n) {
 			htab_remove_at(&t->map, s);
@@ -323,12 +324,12 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 
 	if (k->il > UINT32_MAX / 2 || t->n >= UINT32_MAX)
 		abort();
-	n = xmalloc(sizeof(*n) + k->il + bl + 2);
+	n = xmalloc(offsetof(struct obl_node, strs) + k->il + bl + 2);
 	if (!k->ih)
 		k->ih = hash_bytes(k->rid, k->il);
 	n->rule = istr_get(t, k->rule, k->rl, k->rh);
 	n->tenant = istr_get(t, k->tenant, k->tl, k->th);
-	n->hash = key_hash(n->rule, n->tenant, k->ih);
+
 	n->order = t->next_order++;
 	n->deadline = o->deadline;
 	n->opened_seq = o->opened_seq;
@@ -344,7 +345,7 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	}
 	heap_set(t, t->n++, n);
 	sift_up(t, t->n - 1);
-	htab_insert(&t->map, n->hash, n);
+	htab_insert(&t->map, key_hash(n->rule, n->tenant, k->ih), n);
 	return n;
 }
 
@@ -402,7 +403,7 @@ obl_bytes(const struct obl_table *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct obl_node *n = t->heap[i];
 
-		b += sizeof(*n) + n->rid_len + strlen(node_opened_by(n)) + 2;
+		b += offsetof(struct obl_node, strs) + n->rid_len + strlen(node_opened_by(n)) + 2;
 	}
 	for (size_t i = 0; i < t->strs.cap; i++)
 		if (t->strs.slots[i].h)
