@@ -291,7 +291,66 @@ struct scanned {
 	size_t n_res;
 	bool has_res;
 	struct span attrs;
+	struct span attr_key[EVENT_SCAN_ATTRS], attr_val[EVENT_SCAN_ATTRS];
+	enum attr_kind attr_kind[EVENT_SCAN_ATTRS];
+	size_t n_attrs, n_attr_members;
 };
+
+/*
+ * The attributes object: checked like any value nested at level 2, and its
+ * first EVENT_SCAN_ATTRS members noted with their plain values.
+ */
+static int
+scan_attributes(struct scan *s, struct scanned *sc)
+{
+	struct span keys[MAX_KEYS];
+	size_t n = 0;
+
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != '{')
+		return -1;
+	sc->attrs.p = s->p++;
+	if (!eat(s, '}')) {
+		do {
+			const char *v;
+			enum attr_kind kind = ATTR_OTHER;
+			struct span val = {NULL, 0};
+
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != '"' || n == MAX_KEYS || plain_string(s, &keys[n]) < 0)
+				return -1;
+			for (size_t i = 0; i < n; i++)
+				if (keys[i].n == keys[n].n && !memcmp(keys[i].p, keys[n].p, keys[n].n))
+					return -1;
+			if (!eat(s, ':'))
+				return -1;
+			skip_ws(s);
+			v = s->p;
+			if (v < s->end && *v == '"' && plain_string(s, &val) == 0) {
+				kind = ATTR_STRING;
+			} else if (skip_value(s, 3) < 0) {
+				return -1;
+			} else if (*v == 't' || *v == 'f' || *v == 'n') {
+				kind = *v == 't' ? ATTR_TRUE : *v == 'f' ? ATTR_FALSE : ATTR_NULL;
+			} else if (*v == '-' || is_digit(*v)) {
+				kind = ATTR_NUMBER;
+				val = (struct span){v, (size_t)(s->p - v)};
+			}
+			if (n < EVENT_SCAN_ATTRS) {
+				sc->attr_key[n] = keys[n];
+				sc->attr_val[n] = val;
+				sc->attr_kind[n] = kind;
+			}
+			n++;
+		} while (eat(s, ','));
+		if (!eat(s, '}'))
+			return -1;
+	}
+	sc->attrs.n = (size_t)(s->p - sc->attrs.p);
+	sc->n_attr_members = n;
+	sc->n_attrs = n < EVENT_SCAN_ATTRS ? n : EVENT_SCAN_ATTRS;
+	return 0;
+}
 
 static int
 scan_resource(struct scan *s, struct scanned *sc, struct event *ev)
@@ -381,12 +440,8 @@ scan_members(struct scan *s, struct scanned *sc, struct event *ev)
 		} else if (i == F_N + 1) {
 			if (scan_quantity(s, ev) < 0)
 				return -1;
-		} else {
-			skip_ws(s);
-			sc->attrs.p = s->p;
-			if (s->p >= s->end || *s->p != '{' || skip_object(s, 2) < 0)
-				return -1;
-			sc->attrs.n = (size_t)(s->p - sc->attrs.p);
+		} else if (scan_attributes(s, sc) < 0) {
+			return -1;
 		}
 	} while (eat(s, ','));
 	if (!eat(s, '}'))
@@ -445,6 +500,7 @@ event_scan(const char *text, size_t len, struct event *ev)
 	sc.has_res = false;
 	sc.attrs.p = NULL;
 	sc.attrs.n = 0;
+	sc.n_attrs = sc.n_attr_members = 0;
 	ev->quantity = 1;
 	if (scan_members(&s, &sc, ev) < 0 || !fields_valid(&sc, ev)) {
 		memset(ev, 0, sizeof(*ev));
@@ -458,12 +514,19 @@ event_scan(const char *text, size_t len, struct event *ev)
 	for (size_t i = 0; i < sc.n_res; i++)
 		size += sc.res_key[i].n + sc.res_val[i].n + 2;
 	size += sc.attrs.p ? sc.attrs.n + 1 : 0;
+	size += sc.n_attrs * sizeof(struct attr_member);
+	for (size_t i = 0; i < sc.n_attrs; i++)
+		size += sc.attr_key[i].n + 1 + (sc.attr_val[i].p ? sc.attr_val[i].n + 1 : 0);
 	ev->own = xmalloc(size);
 	at = ev->own;
 	if (sc.has_res) {
 		ev->resource = (struct kv *)(void *)at;
 		memset(ev->resource, 0, (sc.n_res + 1) * sizeof(struct kv));
 		at += (sc.n_res + 1) * sizeof(struct kv);
+	}
+	if (sc.n_attrs) {
+		ev->attrs = (struct attr_member *)(void *)at;
+		at += sc.n_attrs * sizeof(struct attr_member);
 	}
 	dst[F_ID] = &ev->id;
 	dst[F_TIME] = &ev->time_str;
@@ -485,6 +548,13 @@ event_scan(const char *text, size_t len, struct event *ev)
 		ev->attr_text = copy(&at, &sc.attrs);
 		ev->attr_len = sc.attrs.n;
 	}
+	for (size_t i = 0; i < sc.n_attrs; i++) {
+		ev->attrs[i].key = copy(&at, &sc.attr_key[i]);
+		ev->attrs[i].text = sc.attr_val[i].p ? copy(&at, &sc.attr_val[i]) : NULL;
+		ev->attrs[i].kind = sc.attr_kind[i];
+	}
+	ev->n_attrs = sc.n_attrs;
+	ev->attrs_all = sc.n_attr_members <= EVENT_SCAN_ATTRS;
 	return 0;
 }
 
@@ -556,6 +626,47 @@ json_member_span(const char *text, size_t len, const char *key, const char **val
 		}
 	} while (eat(&s, ','));
 	return -1;
+}
+
+bool
+event_attrs_consistent(const struct event *ev)
+{
+	const json_t *obj;
+
+	if (!ev->attr_text)
+		return ev->n_attrs == 0;
+	obj = event_attributes(ev);
+	if (!obj || (ev->attrs_all && json_object_size(obj) != ev->n_attrs))
+		return false;
+	for (size_t i = 0; i < ev->n_attrs; i++) {
+		const struct attr_member *a = &ev->attrs[i];
+		json_t *v = json_object_get(obj, a->key);
+		bool ok;
+
+		switch (a->kind) {
+		case ATTR_STRING:
+			ok = json_is_string(v) && !strcmp(json_string_value(v), a->text);
+			break;
+		case ATTR_NUMBER:
+			ok = json_is_number(v) && json_number_value(v) == strtod(a->text, NULL);
+			break;
+		case ATTR_TRUE:
+			ok = json_is_true(v);
+			break;
+		case ATTR_FALSE:
+			ok = json_is_false(v);
+			break;
+		case ATTR_NULL:
+			ok = json_is_null(v);
+			break;
+		default:
+			ok = v != NULL && !a->text;
+			break;
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
 }
 
 static bool

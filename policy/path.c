@@ -256,6 +256,44 @@ attr_value(const struct path *p, const json_t *j, struct value *out)
 	}
 }
 
+/*
+ * attributes.NAME answered from what the scanner noted, without parsing the
+ * attributes: true when answered (out set, or left missing), false when the
+ * value needs the parsed object.
+ */
+static bool
+attr_scanned(const struct path *p, const struct event *ev, struct value *out)
+{
+	if (ev->attributes || p->n_segs != 1)
+		return false;
+	for (size_t i = 0; i < ev->n_attrs; i++) {
+		const struct attr_member *a = &ev->attrs[i];
+
+		if (strcmp(a->key, p->segs[0]) != 0)
+			continue;
+		switch (a->kind) {
+		case ATTR_STRING:
+			out->k = V_STR;
+			out->s = a->text;
+			return true;
+		case ATTR_NUMBER:
+			out->k = V_NUM;
+			out->n = strtod(a->text, NULL); /* as jansson reads it: no exponent, <= 18 digits */
+			return true;
+		case ATTR_TRUE:
+		case ATTR_FALSE:
+			out->k = V_BOOL;
+			out->b = a->kind == ATTR_TRUE;
+			return true;
+		case ATTR_NULL:
+			return true; /* null counts as missing */
+		case ATTR_OTHER:
+			return false;
+		}
+	}
+	return ev->attrs_all; /* absent, if the scanner saw every member */
+}
+
 void
 path_get(const struct path *p, struct evctx *c, struct value *out)
 {
@@ -311,7 +349,7 @@ path_get(const struct path *p, struct evctx *c, struct value *out)
 		resource_value(p, c, out);
 		return;
 	case P_ATTR:
-		if (ev && event_attributes(ev))
+		if (ev && !attr_scanned(p, ev, out) && event_attributes(ev))
 			attr_value(p, event_attributes(ev), out);
 		return;
 	case P_VERDICT:

@@ -19,6 +19,19 @@ struct kv {
 };
 
 /*
+ * A top-level member of the attributes object as the scanner read it: its
+ * key, and its value's text when the value is plain (a string without
+ * escapes, given without its quotes; a number; true, false or null).
+ */
+enum attr_kind { ATTR_STRING, ATTR_NUMBER, ATTR_TRUE, ATTR_FALSE, ATTR_NULL, ATTR_OTHER };
+struct attr_member {
+	const char *key;
+	const char *text; /* NULL for ATTR_OTHER: parse the attributes (event_attributes()) */
+	enum attr_kind kind;
+};
+#define EVENT_SCAN_ATTRS 16 /* members the scanner keeps; more: attrs_all is false */
+
+/*
  * A validated event.  Read by event_from_json(), every string is borrowed
  * from `doc` (the JSON object it was read from), which the event holds one
  * reference to.  Read from text by the scanner of event_parse(), `doc` is
@@ -46,6 +59,9 @@ struct event {
 	const char *attr_text; /* the attributes object as JSON text (in own), or NULL */
 	size_t attr_len;
 	bool attr_parsed; /* attributes was parsed from attr_text: released with the event */
+	struct attr_member *attrs; /* the scanner's view of the attributes' members (in own) */
+	size_t n_attrs;
+	bool attrs_all; /* attrs holds every member: a key not in it is absent */
 };
 
 /* Why an item was rejected: RFC 6901 pointer into the item, and a sentence. */
@@ -98,6 +114,8 @@ int json_member_span(const char *text, size_t len, const char *key, const char *
 
 /* The event's attributes object, or NULL when it has none (parsed on first use). */
 const json_t *event_attributes(const struct event *ev);
+/* Does the scanner's view of the attributes (attrs) agree with the parsed object? */
+bool event_attrs_consistent(const struct event *ev);
 /* Do two events carry the same fields and values (however each was read)? */
 bool event_equal(const struct event *a, const struct event *b);
 

@@ -24,6 +24,8 @@ scanner_agrees(const char *text, size_t len)
 		__builtin_trap(); /* the scanner took what the contract refuses */
 	if (!event_equal(&fast, &slow))
 		__builtin_trap(); /* ... or read it differently */
+	if (!event_attrs_consistent(&fast))
+		__builtin_trap(); /* its quick view of the attributes says otherwise */
 	event_clear(&slow);
 	event_clear(&fast);
 	json_decref(doc);

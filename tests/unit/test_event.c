@@ -772,6 +772,7 @@ agree(const char *text, bool scanned, int want)
 	} else {
 		ck_assert_int_eq(event_from_json(doc, &slow, &p2), 0);
 		ck_assert_msg(event_equal(&fast, &slow), "%s: read differently", text);
+		ck_assert_msg(event_attrs_consistent(&fast), "%s: attributes noted wrongly", text);
 		event_clear(&slow);
 		event_clear(&fast);
 	}
@@ -864,6 +865,42 @@ START_TEST(scanner_steps_aside)
 	agree(EV_OK ",}", false, EVENT_PARSE_NOT_JSON);
 	agree(EV_OK, false, EVENT_PARSE_NOT_JSON);
 	agree("", false, EVENT_PARSE_NOT_JSON);
+}
+END_TEST
+
+START_TEST(scanner_notes_plain_attributes)
+{
+	struct event ev;
+	static const char text[] = EV_OK ",\"attributes\":{\"case\":\"C-1\",\"n\":-2.5,\"i\":7,"
+				   "\"t\":true,\"f\":false,\"z\":null,\"o\":{\"k\":1},\"e\":\"a\\nb\"}}";
+
+	ck_assert_int_eq(event_scan(text, strlen(text), &ev), 0);
+	ck_assert_uint_eq(ev.n_attrs, 8);
+	ck_assert(ev.attrs_all);
+	ck_assert_str_eq(ev.attrs[0].key, "case");
+	ck_assert_int_eq(ev.attrs[0].kind, ATTR_STRING);
+	ck_assert_str_eq(ev.attrs[0].text, "C-1");
+	ck_assert_int_eq(ev.attrs[1].kind, ATTR_NUMBER);
+	ck_assert_str_eq(ev.attrs[1].text, "-2.5");
+	ck_assert_int_eq(ev.attrs[3].kind, ATTR_TRUE);
+	ck_assert_int_eq(ev.attrs[5].kind, ATTR_NULL);
+	ck_assert_int_eq(ev.attrs[6].kind, ATTR_OTHER); /* an object: parsed when read */
+	ck_assert_int_eq(ev.attrs[7].kind, ATTR_OTHER); /* an escape: the same */
+	ck_assert_ptr_null(ev.attributes);
+	ck_assert(event_attrs_consistent(&ev));
+	event_clear(&ev);
+	/* more members than the scanner notes: the rest are not known to be absent */
+	agree(EV_OK ",\"attributes\":{\"a0\":0,\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,"
+	      "\"a7\":7,\"a8\":8,\"a9\":9,\"b0\":0,\"b1\":1,\"b2\":2,\"b3\":3,\"b4\":4,\"b5\":5,\"b6\":6}}",
+	      true, EVENT_PARSE_OK);
+	ck_assert_int_eq(event_scan(EV_OK ",\"attributes\":{\"a0\":0,\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,"
+				    "\"a5\":5,\"a6\":6,\"a7\":7,\"a8\":8,\"a9\":9,\"b0\":0,\"b1\":1,\"b2\":2,"
+				    "\"b3\":3,\"b4\":4,\"b5\":5,\"b6\":6}}",
+				    strlen(EV_OK) + 135, &ev),
+			 0);
+	ck_assert_uint_eq(ev.n_attrs, EVENT_SCAN_ATTRS);
+	ck_assert(!ev.attrs_all);
+	event_clear(&ev);
 }
 END_TEST
 
@@ -960,6 +997,7 @@ event_suite(void)
 	tcase_add_test(tc, split_ndjson_bad_line);
 	tcase_add_test(tc, scanner_takes_the_usual_shape);
 	tcase_add_test(tc, scanner_steps_aside);
+	tcase_add_test(tc, scanner_notes_plain_attributes);
 	tcase_add_test(tc, split_keeps_scanned_events);
 	tcase_add_test(tc, member_span);
 	suite_add_tcase(s, tc);
