@@ -9,7 +9,8 @@
 
 /*
  * Copies the verdict records an aupd run stored (ledger rows, their events
- * index rows and verdict_rules rows) into memory, then inserts them into a
+ * index rows, verdict_rules rows and the obligations they opened that were
+ * still open) into memory, then inserts them into a
  * fresh database made by the same schema code (WAL, synchronous=FULL), in
  * transactions of BATCH events: what SQLite alone costs for exactly the rows
  * aupd writes, without judging, encoding or hashing.
@@ -23,6 +24,14 @@ struct row {
 	int body_len, hash_len;
 	char **rules;
 	int n_rules;
+	struct obl *obls;
+	int n_obls;
+};
+
+struct obl {
+	char *rule, *resource, *opened_by;
+	int64_t deadline;
+	int effect, severity, shadow;
 };
 
 static double
@@ -48,9 +57,9 @@ main(int argc, char **argv)
 {
 	struct aupd_error err;
 	struct dbconn *src, *dst;
-	sqlite3_stmt *sel, *rules, *ins_l, *ins_e, *ins_r;
+	sqlite3_stmt *sel, *rules, *obls, *ins_l, *ins_e, *ins_r, *ins_o;
 	struct row *rows;
-	long want, batch, n = 0, rule_rows = 0;
+	long want, batch, n = 0, rule_rows = 0, obl_rows = 0;
 	double t0, t1;
 
 	if (argc != 5) {
@@ -113,6 +122,37 @@ main(int argc, char **argv)
 		}
 	}
 	sqlite3_finalize(rules);
+	sqlite3_prepare_v2(src->db,
+			   "SELECT opened_seq, rule, resource, opened_by, deadline, effect, severity, "
+			   "shadow FROM obligations WHERE opened_seq <= ? ORDER BY opened_seq",
+			   -1, &obls, NULL);
+	if (n) {
+		long j = 0;
+
+		sqlite3_bind_int64(obls, 1, rows[n - 1].seq);
+		while (sqlite3_step(obls) == SQLITE_ROW) {
+			int64_t seq = sqlite3_column_int64(obls, 0);
+			struct row *r;
+			struct obl *o;
+
+			while (j < n && rows[j].seq < seq)
+				j++;
+			if (j == n || rows[j].seq != seq)
+				continue;
+			r = &rows[j];
+			r->obls = xrealloc(r->obls, (size_t)(r->n_obls + 1) * sizeof(*r->obls));
+			o = &r->obls[r->n_obls++];
+			o->rule = xstrdup((const char *)sqlite3_column_text(obls, 1));
+			o->resource = xstrdup((const char *)sqlite3_column_text(obls, 2));
+			o->opened_by = xstrdup((const char *)sqlite3_column_text(obls, 3));
+			o->deadline = sqlite3_column_int64(obls, 4);
+			o->effect = sqlite3_column_int(obls, 5);
+			o->severity = sqlite3_column_int(obls, 6);
+			o->shadow = sqlite3_column_int(obls, 7);
+			obl_rows++;
+		}
+	}
+	sqlite3_finalize(obls);
 	store_close(src);
 	if (n == 0) {
 		fprintf(stderr, "sqlite_baseline: no verdict records in %s\n", argv[1]);
@@ -123,7 +163,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
-	store_exec(dst, "PRAGMA cache_size = -65536", &err);
+	store_exec(dst, "PRAGMA cache_size = -16384", &err); /* as aupd's writer */
 	sqlite3_prepare_v2(dst->db,
 			   "INSERT INTO ledger (seq, kind, tenant, time, body, hash) "
 			   "VALUES (?, ?, ?, ?, ?, ?)",
@@ -135,6 +175,10 @@ main(int argc, char **argv)
 	sqlite3_prepare_v2(dst->db,
 			   "INSERT OR IGNORE INTO verdict_rules (rule, tenant, seq) VALUES (?, ?, ?)", -1,
 			   &ins_r, NULL);
+	sqlite3_prepare_v2(dst->db,
+			   "INSERT INTO obligations (opened_seq, rule, tenant, resource, deadline, "
+			   "opened_by, effect, severity, shadow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			   -1, &ins_o, NULL);
 	t0 = now_s();
 	for (long i = 0; i < n; i += batch) {
 		store_exec(dst, "BEGIN IMMEDIATE", &err);
@@ -166,6 +210,21 @@ main(int argc, char **argv)
 				sqlite3_step(ins_r);
 				sqlite3_reset(ins_r);
 			}
+			for (int k = 0; k < r->n_obls; k++) {
+				const struct obl *o = &r->obls[k];
+
+				sqlite3_bind_int64(ins_o, 1, r->seq);
+				sqlite3_bind_text(ins_o, 2, o->rule, -1, SQLITE_STATIC);
+				sqlite3_bind_text(ins_o, 3, r->tenant, -1, SQLITE_STATIC);
+				sqlite3_bind_text(ins_o, 4, o->resource, -1, SQLITE_STATIC);
+				sqlite3_bind_int64(ins_o, 5, o->deadline);
+				sqlite3_bind_text(ins_o, 6, o->opened_by, -1, SQLITE_STATIC);
+				sqlite3_bind_int(ins_o, 7, o->effect);
+				sqlite3_bind_int(ins_o, 8, o->severity);
+				sqlite3_bind_int(ins_o, 9, o->shadow);
+				sqlite3_step(ins_o);
+				sqlite3_reset(ins_o);
+			}
 		}
 		if (store_exec(dst, "COMMIT", &err) < 0) {
 			fprintf(stderr, "%s\n", err.msg);
@@ -173,12 +232,14 @@ main(int argc, char **argv)
 		}
 	}
 	t1 = now_s();
-	printf("sqlite baseline: %ld events (%ld rule rows) in transactions of %ld: %.0f events/s, "
-	       "%.0f commits/s\n",
-	       n, rule_rows, batch, (double)n / (t1 - t0), (double)((n + batch - 1) / batch) / (t1 - t0));
+	printf("sqlite baseline: %ld events (%ld rule rows, %ld obligation rows) in transactions "
+	       "of %ld: %.0f events/s, %.0f commits/s\n",
+	       n, rule_rows, obl_rows, batch, (double)n / (t1 - t0),
+	       (double)((n + batch - 1) / batch) / (t1 - t0));
 	sqlite3_finalize(ins_l);
 	sqlite3_finalize(ins_e);
 	sqlite3_finalize(ins_r);
+	sqlite3_finalize(ins_o);
 	store_close(dst);
 	for (long i = 0; i < n; i++) {
 		struct row *r = &rows[i];
@@ -193,6 +254,12 @@ main(int argc, char **argv)
 		for (int k = 0; k < r->n_rules; k++)
 			free(r->rules[k]);
 		free(r->rules);
+		for (int k = 0; k < r->n_obls; k++) {
+			free(r->obls[k].rule);
+			free(r->obls[k].resource);
+			free(r->obls[k].opened_by);
+		}
+		free(r->obls);
 	}
 	free(rows);
 	return 0;
