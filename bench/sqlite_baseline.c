@@ -163,7 +163,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
-	store_exec(dst, "PRAGMA cache_size = -16384", &err); /* as aupd's writer */
+	store_exec(dst, "PRAGMA cache_size = -32768", &err); /* as aupd's writer */
 	sqlite3_prepare_v2(dst->db,
 			   "INSERT INTO ledger (seq, kind, tenant, time, body, hash) "
 			   "VALUES (?, ?, ?, ?, ?, ?)",
