@@ -16,19 +16,30 @@ struct recent {
 };
 
 struct eventkeys {
-	pthread_rwlock_t lock; /* guards everything below */
+	pthread_rwlock_t lock; /* guards everything below but `merge` */
 	struct keyfilter *bloom;
 	struct recent *slots; /* open addressing; a key may repeat (hash collisions) */
 	size_t cap, used;
 	int64_t merged_seq; /* keys of events up to this seq are in event_keys */
 	size_t merge_every;
+	/*
+	 * A merge in progress (the sequencer's alone): the keys of events up to
+	 * merge.upto, sorted, written slice by slice, each slice a transaction
+	 * between two batches, so that ingest never waits for a whole merge.  The
+	 * keys stay in memory (and findable) until the last slice committed.
+	 */
+	struct {
+		struct recent *keys;
+		size_t n, done, slice;
+		size_t added; /* keys added since it started: it keeps ahead of twice that pace */
+		int64_t upto;
+		int64_t t_us; /* time spent in its slices */
+	} merge;
 };
 
 static const char sql_event_at[] = "SELECT tenant, id FROM events WHERE seq = ?";
 static const char sql_archived[] = "SELECT seq FROM event_keys WHERE key = ?";
-static const char sql_merge[] =
-	"INSERT OR IGNORE INTO event_keys (key, seq) SELECT key, seq FROM events "
-	"WHERE seq > ? AND key != 0 ORDER BY key, seq";
+static const char sql_merge[] = "INSERT OR IGNORE INTO event_keys (key, seq) VALUES (?, ?)";
 
 static size_t
 slot_of(const struct eventkeys *ek, int64_t key)
@@ -65,6 +76,30 @@ recent_clear(struct eventkeys *ek)
 {
 	memset(ek->slots, 0, ek->cap * sizeof(*ek->slots));
 	ek->used = 0;
+}
+
+/* Drops the keys of events up to `upto` (merged), keeping the later ones. */
+static void
+recent_drop_upto(struct eventkeys *ek, int64_t upto)
+{
+	struct recent *old = ek->slots;
+
+	ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
+	ek->used = 0;
+	for (size_t i = 0; i < ek->cap; i++)
+		if (old[i].seq > upto)
+			recent_put(ek, old[i].key, old[i].seq);
+	free(old);
+}
+
+static int
+recent_order(const void *a, const void *b)
+{
+	const struct recent *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static int
@@ -123,6 +158,8 @@ eventkeys_load(struct dbconn *c, uint32_t merge_every, struct aupd_error *err)
 	pthread_rwlock_init(&ek->lock, NULL);
 	ek->merged_seq = merged ? atoll(merged) : 0;
 	ek->merge_every = merge_every ? merge_every : 1;
+	/* 64 slices a merge: at 10 M stored keys one touches about 1/64 of the index */
+	ek->merge.slice = ek->merge_every / 64 ? ek->merge_every / 64 : 1;
 	free(merged);
 	ek->cap = 1024;
 	while (ek->cap < 2 * ek->merge_every)
@@ -142,6 +179,7 @@ eventkeys_free(struct eventkeys *ek)
 		return;
 	keyfilter_free(ek->bloom);
 	free(ek->slots);
+	free(ek->merge.keys);
 	pthread_rwlock_destroy(&ek->lock);
 	free(ek);
 }
@@ -221,51 +259,96 @@ eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq)
 	keyfilter_add(ek->bloom, key);
 	recent_put(ek, key, seq);
 	pthread_rwlock_unlock(&ek->lock);
+	if (ek->merge.keys)
+		ek->merge.added++;
 }
 
 bool
 eventkeys_merge_due(const struct eventkeys *ek)
 {
-	return ek->used >= ek->merge_every;
+	if (!ek->merge.keys)
+		return ek->used >= ek->merge_every;
+	/*
+	 * A slice whenever the merge is not ahead of the pace that ends it once
+	 * half of merge_every new keys arrived: ingest pays a slice now and then,
+	 * never the whole merge at once.
+	 */
+	return (double)ek->merge.done * (double)ek->merge_every <=
+	       2.0 * (double)ek->merge.added * (double)ek->merge.n;
+}
+
+/* Starts a merge: the recent keys, sorted, so each page of the index is visited once. */
+static void
+merge_start(struct eventkeys *ek)
+{
+	size_t n = 0;
+
+	ek->merge.keys = xmalloc((ek->used ? ek->used : 1) * sizeof(*ek->merge.keys));
+	ek->merge.upto = ek->merged_seq;
+	for (size_t i = 0; i < ek->cap; i++) {
+		if (!ek->slots[i].seq)
+			continue;
+		if (ek->slots[i].key != 0) /* key 0: an event stored without one */
+			ek->merge.keys[n++] = ek->slots[i];
+		if (ek->slots[i].seq > ek->merge.upto)
+			ek->merge.upto = ek->slots[i].seq;
+	}
+	qsort(ek->merge.keys, n, sizeof(*ek->merge.keys), recent_order);
+	ek->merge.n = n;
+	ek->merge.done = 0;
+	ek->merge.added = 0;
+	ek->merge.t_us = 0;
 }
 
 int
 eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 {
-	int64_t t0 = time_mono_us(), upto = ek->merged_seq;
+	int64_t t0 = time_mono_us();
 	sqlite3_stmt *st;
-	char buf[32];
-	size_t n = ek->used;
+	size_t end;
+	bool last;
 
+	if (!ek->merge.keys)
+		merge_start(ek);
+	end = ek->merge.done + ek->merge.slice;
+	if (end > ek->merge.n)
+		end = ek->merge.n;
+	last = end == ek->merge.n;
 	if (store_begin_immediate(c, err) < 0)
 		return -1;
-	/* sorted: each page of the index is visited once, in order */
 	if (!(st = store_cached(c, sql_merge, err)))
 		goto err_rollback;
-	sqlite3_bind_int64(st, 1, ek->merged_seq);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		store_fail(c, err, "cannot merge event keys");
+	for (size_t i = ek->merge.done; i < end; i++) {
+		sqlite3_bind_int64(st, 1, ek->merge.keys[i].key);
+		sqlite3_bind_int64(st, 2, ek->merge.keys[i].seq);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			store_fail(c, err, "cannot merge event keys");
+			sqlite3_reset(st);
+			goto err_rollback;
+		}
 		sqlite3_reset(st);
-		goto err_rollback;
 	}
-	sqlite3_reset(st);
-	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		store_fail(c, err, "cannot read the last event");
-		goto err_rollback;
+	if (last) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%lld", (long long)ek->merge.upto);
+		if (store_meta_set(c, "keys_merged_seq", buf, err) < 0)
+			goto err_rollback;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > upto)
-		upto = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	snprintf(buf, sizeof(buf), "%lld", (long long)upto);
-	if (store_meta_set(c, "keys_merged_seq", buf, err) < 0 || store_commit(c, err) < 0)
+	if (store_commit(c, err) < 0)
 		goto err_rollback;
+	ek->merge.done = end;
+	ek->merge.t_us += time_mono_us() - t0;
+	if (!last)
+		return 0;
+
+	/* every slice is in: the keys leave memory */
 	pthread_rwlock_wrlock(&ek->lock);
-	recent_clear(ek);
-	ek->merged_seq = upto;
+	recent_drop_upto(ek, ek->merge.upto);
+	ek->merged_seq = ek->merge.upto;
 	pthread_rwlock_unlock(&ek->lock);
 	if (keyfilter_full(ek->bloom)) {
-		struct eventkeys tmp = {.merged_seq = upto, .merge_every = ek->merge_every};
+		struct eventkeys tmp = {.merged_seq = ek->merged_seq, .merge_every = ek->merge_every};
 
 		/* built aside, swapped under the lock */
 		if (load_bloom(&tmp, c, err) == 0) {
@@ -277,8 +360,11 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 			keyfilter_free(tmp.bloom);
 		}
 	}
-	log_info("merged %zu event keys into the idempotency index in %lld ms", n,
-		 (long long)((time_mono_us() - t0) / 1000));
+	log_info("merged %zu event keys into the idempotency index in %lld ms (%zu slices)",
+		 ek->merge.n, (long long)(ek->merge.t_us / 1000),
+		 (ek->merge.n + ek->merge.slice - 1) / ek->merge.slice);
+	free(ek->merge.keys);
+	ek->merge.keys = NULL;
 	return 0;
 
 err_rollback:

@@ -736,11 +736,14 @@ writer_main(void *arg)
 			probe(w);
 		if (jobs || (timer && atomic_load(&w->healthy)))
 			run_batch(w, jobs, timer && atomic_load(&w->healthy));
-		if (atomic_load(&w->healthy) && eventkeys_merge_due(w->keys)) {
+		/* key merges go a slice at a time, paced by ingest (eventkeys_merge_due) */
+		while (atomic_load(&w->healthy) && eventkeys_merge_due(w->keys)) {
 			struct aupd_error err;
 
-			if (eventkeys_merge(w->keys, w->db, &err) < 0)
+			if (eventkeys_merge(w->keys, w->db, &err) < 0) {
 				log_warn("event key merge deferred: %s", err.msg);
+				break;
+			}
 		}
 		bound_wal(w);
 		if (stop && !jobs)

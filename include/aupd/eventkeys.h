@@ -35,11 +35,17 @@ int64_t eventkeys_find(struct eventkeys *ek, struct dbconn *c, int64_t key, cons
 		       const char *id, struct aupd_error *err);
 /* The sequencer stored an event (inside its transaction). */
 void eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq);
-/* True when enough recent keys gathered for a merge. */
+/*
+ * True when enough recent keys gathered for a merge, or a merge in progress
+ * is due its next slice (it keeps pace with the keys added meanwhile).
+ */
 bool eventkeys_merge_due(const struct eventkeys *ek);
 /*
- * Moves the recent keys into event_keys in one transaction of its own
- * (the sequencer, between batches).  0, or -1 with `err` (nothing changed).
+ * Merges the next slice of the recent keys into event_keys, sorted, in a
+ * transaction of its own (the sequencer, between batches); the first call
+ * takes the keys to merge, the last records keys_merged_seq and drops them
+ * from memory.  A merge is 64 slices; until its last, its keys are found in
+ * memory.  0, or -1 with `err` (nothing changed).
  */
 int eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
 /* After a failed commit: reloads the recent keys from storage. */

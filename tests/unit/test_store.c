@@ -85,11 +85,41 @@ START_TEST(keys_found_in_memory_and_after_merges)
 		snprintf(id, sizeof(id), "e%d", i);
 		insert_event(c, i, "t", id);
 		eventkeys_add(ek, store_event_key("t", id), i);
-		if (eventkeys_merge_due(ek))
+		/* a merge goes a slice (here one key) at a time, between batches */
+		while (eventkeys_merge_due(ek))
 			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+		if (i == 6) {
+			/* a merge half done: its keys are found in memory and in storage */
+			snprintf(id, sizeof(id), "e%d", i + 1);
+			insert_event(c, i + 1, "t", id);
+			eventkeys_add(ek, store_event_key("t", id), i + 1);
+			snprintf(id, sizeof(id), "e%d", i + 2);
+			insert_event(c, i + 2, "t", id);
+			eventkeys_add(ek, store_event_key("t", id), i + 2);
+			ck_assert(eventkeys_merge_due(ek));
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 6);
+			for (int k = 1; k <= 8; k++) {
+				snprintf(id, sizeof(id), "e%d", k);
+				ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id,
+								&err),
+						 k);
+			}
+			/* not merged until the last slice: a restart reloads them */
+			ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+						  "WHERE key = 'keys_merged_seq'"),
+					 4);
+			while (eventkeys_merge_due(ek))
+				ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			i += 2;
+		}
 	}
 	/* e1..e8 were merged in two rounds of 4; e9 and e10 are only in memory */
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 8);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 8);
 	for (int i = 1; i <= 10; i++) {
 		snprintf(id, sizeof(id), "e%d", i);
 		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
