@@ -189,6 +189,16 @@ literal(struct scan *s, const char *word, size_t n)
 	return 0;
 }
 
+/* Is keys[n] one of keys[0..n-1]?  (Duplicate keys are jansson's to refuse.) */
+static bool
+seen_before(const struct span *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].n == keys[n].n && !memcmp(keys[i].p, keys[n].p, keys[n].n))
+			return true;
+	return false;
+}
+
 static int skip_value(struct scan *s, int level);
 
 /* An object at nesting `level` (the event is 1), its keys plain and distinct. */
@@ -207,9 +217,8 @@ skip_object(struct scan *s, int level)
 		skip_ws(s);
 		if (s->p >= s->end || *s->p != '"' || n == MAX_KEYS || plain_string(s, &keys[n]) < 0)
 			return -1;
-		for (size_t i = 0; i < n; i++)
-			if (keys[i].n == keys[n].n && !memcmp(keys[i].p, keys[n].p, keys[n].n))
-				return -1;
+		if (seen_before(keys, n))
+			return -1;
 		n++;
 		if (!eat(s, ':') || skip_value(s, level + 1) < 0)
 			return -1;
@@ -319,9 +328,8 @@ scan_attributes(struct scan *s, struct scanned *sc)
 			skip_ws(s);
 			if (s->p >= s->end || *s->p != '"' || n == MAX_KEYS || plain_string(s, &keys[n]) < 0)
 				return -1;
-			for (size_t i = 0; i < n; i++)
-				if (keys[i].n == keys[n].n && !memcmp(keys[i].p, keys[n].p, keys[n].n))
-					return -1;
+			if (seen_before(keys, n))
+				return -1;
 			if (!eat(s, ':'))
 				return -1;
 			skip_ws(s);
@@ -370,9 +378,8 @@ scan_resource(struct scan *s, struct scanned *sc, struct event *ev)
 		    plain_string(s, k) < 0 || !resource_key_ok(k) || !eat(s, ':') ||
 		    field_string(s, v) < 0 || v->n > EVENT_MAX_RESOURCE_VALUE)
 			return -1;
-		for (size_t i = 0; i < sc->n_res; i++)
-			if (sc->res_key[i].n == k->n && !memcmp(sc->res_key[i].p, k->p, k->n))
-				return -1;
+		if (seen_before(sc->res_key, sc->n_res))
+			return -1;
 		if (k->n == 7 && !memcmp(k->p, "created", 7)) {
 			const char *why;
 
