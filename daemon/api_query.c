@@ -182,7 +182,24 @@ scope_tenant(struct http_req *req, const char **tenant)
 	return 0;
 }
 
+_Static_assert(STORE_EPOCH_SHIFT == 14, "the SQL text below spells the epoch as seq >> 14");
+
 /* ---- GET /v1/verdicts ---- */
+
+/* The epoch of the newest event: where a query by tenant stops. */
+static int
+last_epoch(struct dbconn *c, int64_t *out)
+{
+	sqlite3_stmt *st = store_cached(c, "SELECT coalesce(max(seq), 0) >> 14 FROM events", NULL);
+	int rc;
+
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
 
 static const char *const verdict_columns[] = {
 	"seq",	    "decided_at", "tenant",	"id",	 "time",  "actor",	   "action",
@@ -240,12 +257,12 @@ api_get_verdicts(struct http_req *req)
 	aupd_time since, until;
 	bool has_since, has_until;
 	enum effect verdict;
-	int64_t limit, cursor, last = 0;
+	int64_t limit, cursor, last = 0, epoch, epoch_hi = 0;
 	struct q q = {0};
 	struct dbconn *c;
 	sqlite3_stmt *st = NULL;
 	json_t *items;
-	int rc, n = 0;
+	int rc, n = 0, epoch_param = -1;
 	bool more = false;
 
 	if (!api_check_query(req, params) || scope_tenant(req, &tenant) < 0 ||
@@ -258,23 +275,34 @@ api_get_verdicts(struct http_req *req)
 			     verdict_s);
 		return;
 	}
+	/*
+	 * With a tenant the query seeks the indexes that lead with the epoch
+	 * (seq >> 14, see STORE_EPOCH_SHIFT): one run of the statement per
+	 * epoch, from the cursor's up, until the page is full.  Each run comes
+	 * in seq order, so the page does too.
+	 */
 	sb_init(&q.sql);
 	if (rule) {
-		/* the rule index (rule, tenant, seq) drives: matches come in seq order */
 		sb_adds(&q.sql, "SELECT l.seq, l.body FROM verdict_rules r JOIN events e ON e.seq = r.seq "
 				"JOIN ledger l ON l.seq = r.seq WHERE r.rule = ?");
 		q.text[q.n] = rule;
 		q.is_text[q.n++] = true;
-		if (tenant)
-			q_text(&q, " AND r.tenant = ?", tenant);
 		q_num(&q, " AND r.seq > ?", cursor);
+		if (tenant) {
+			q_text(&q, " AND r.tenant = ?", tenant);
+			epoch_param = q.n;
+			q_num(&q, " AND r.seq >> 14 = ?", 0);
+		}
 	} else {
 		sb_adds(&q.sql, "SELECT l.seq, l.body FROM events e JOIN ledger l ON l.seq = e.seq "
 				"WHERE e.seq > ?");
 		q.num[q.n] = cursor;
 		q.is_text[q.n++] = false;
-		if (tenant)
+		if (tenant) {
 			q_text(&q, " AND e.tenant = ?", tenant);
+			epoch_param = q.n;
+			q_num(&q, " AND e.seq >> 14 = ?", 0);
+		}
 	}
 	if (actor)
 		q_text(&q, " AND e.actor = ?", actor);
@@ -291,8 +319,10 @@ api_get_verdicts(struct http_req *req)
 	q_num(&q, rule ? " ORDER BY r.seq LIMIT ?" : " ORDER BY e.seq LIMIT ?", limit + 1);
 
 	c = store_pool_get(app->pool);
-	if (sqlite3_prepare_v2(c->db, q.sql.buf, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(c->db, q.sql.buf, -1, &st, NULL) != SQLITE_OK ||
+	    (epoch_param >= 0 && last_epoch(c, &epoch_hi) < 0)) {
 		log_err("verdicts query: %s", sqlite3_errmsg(c->db));
+		sqlite3_finalize(st);
 		store_pool_put(app->pool, c);
 		sb_free(&q.sql);
 		http_problem(req, 503, "storage-unavailable", NULL, "cannot query verdicts");
@@ -300,25 +330,35 @@ api_get_verdicts(struct http_req *req)
 	}
 	q_bind(&q, st);
 	items = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *body, *item;
-
-		if (n == limit) {
-			more = true;
-			break;
+	epoch = epoch_param >= 0 ? (cursor + 1) >> STORE_EPOCH_SHIFT : 0;
+	if (epoch_param < 0)
+		epoch_hi = epoch;
+	rc = SQLITE_DONE;
+	for (; epoch <= epoch_hi && rc == SQLITE_DONE && !more; epoch++) {
+		if (epoch_param >= 0) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, epoch_param + 1, epoch);
 		}
-		body = json_loadb(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), 0,
-				  NULL);
-		item = json_object_get(body, "verdict");
-		if (item)
-			json_object_set(item, "event", json_object_get(body, "event"));
-		else
-			item = json_object_get(body, "overdue"); /* a retention-overdue record */
-		if (item)
-			json_array_append(items, item);
-		json_decref(body);
-		last = sqlite3_column_int64(st, 0);
-		n++;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			json_t *body, *item;
+
+			if (n == limit) {
+				more = true;
+				break;
+			}
+			body = json_loadb(sqlite3_column_blob(st, 1),
+					  (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+			item = json_object_get(body, "verdict");
+			if (item)
+				json_object_set(item, "event", json_object_get(body, "event"));
+			else
+				item = json_object_get(body, "overdue"); /* a retention-overdue record */
+			if (item)
+				json_array_append(items, item);
+			json_decref(body);
+			last = sqlite3_column_int64(st, 0);
+			n++;
+		}
 	}
 	sqlite3_finalize(st);
 	store_pool_put(app->pool, c);
@@ -333,20 +373,31 @@ api_get_verdicts(struct http_req *req)
 
 /* ---- GET /v1/reports/summary ---- */
 
+/*
+ * One summary statement: SELECT `cols` over the events (joined to their rule
+ * matches when `rules`), narrowed to a tenant and a time range.  A tenant is
+ * found epoch by epoch (the tenant index leads with seq >> 14): a recursive
+ * list of the epochs drives the join, so only that tenant's entries are read.
+ */
 static int
-summary_query(struct dbconn *c, const char *select, const char *tenant_col, const char *tenant,
-	      bool has_since, aupd_time since, bool has_until, aupd_time until,
-	      const char *tail, sqlite3_stmt **out)
+summary_query(struct dbconn *c, const char *cols, bool rules, const char *tenant, bool has_since,
+	      aupd_time since, bool has_until, aupd_time until, const char *tail,
+	      sqlite3_stmt **out)
 {
 	struct q q = {0};
 	int rc;
 
 	sb_init(&q.sql);
-	sb_adds(&q.sql, select);
 	if (tenant) {
-		sb_addf(&q.sql, " AND %s = ?", tenant_col);
-		q.text[q.n] = tenant;
-		q.is_text[q.n++] = true;
+		sb_addf(&q.sql,
+			"WITH RECURSIVE ep(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM ep "
+			"WHERE x < (SELECT coalesce(max(seq), 0) >> 14 FROM events)) "
+			"SELECT %s FROM ep CROSS JOIN events e%s WHERE e.seq >> 14 = ep.x",
+			cols, rules ? " CROSS JOIN verdict_rules r ON r.seq = e.seq" : "");
+		q_text(&q, " AND e.tenant = ?", tenant);
+	} else {
+		sb_addf(&q.sql, "SELECT %s FROM events e%s WHERE 1", cols,
+			rules ? " JOIN verdict_rules r ON r.seq = e.seq" : "");
 	}
 	if (has_since)
 		q_num(&q, " AND e.time >= ?", since);
@@ -383,8 +434,8 @@ api_get_summary(struct http_req *req)
 	by_day = json_array();
 	c = store_pool_get(app->pool);
 	/* per verdict */
-	if (summary_query(c, "SELECT e.verdict, count(*) FROM events e WHERE 1", "e.tenant", tenant,
-			  has_since, since, has_until, until, " GROUP BY e.verdict", &st) < 0)
+	if (summary_query(c, "e.verdict, count(*)", false, tenant, has_since, since, has_until,
+			  until, " GROUP BY e.verdict", &st) < 0)
 		goto err_db;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int v = sqlite3_column_int(st, 0);
@@ -396,10 +447,7 @@ api_get_summary(struct http_req *req)
 	}
 	sqlite3_finalize(st);
 	/* per rule: how often each rule fired (shadow and exempted matches included) */
-	if (summary_query(c,
-			  "SELECT r.rule, count(*) FROM verdict_rules r JOIN events e ON e.seq = r.seq "
-			  "WHERE 1",
-			  "r.tenant", tenant, has_since, since, has_until, until,
+	if (summary_query(c, "r.rule, count(*)", true, tenant, has_since, since, has_until, until,
 			  " GROUP BY r.rule ORDER BY r.rule", &st) < 0)
 		goto err_db;
 	while (sqlite3_step(st) == SQLITE_ROW)
@@ -408,9 +456,9 @@ api_get_summary(struct http_req *req)
 	sqlite3_finalize(st);
 	/* per day (UTC, by the events' time) */
 	if (summary_query(c,
-			  "SELECT e.time / 86400000000 - (e.time < 0 AND e.time % 86400000000 != 0), "
-			  "e.verdict, count(*) FROM events e WHERE 1",
-			  "e.tenant", tenant, has_since, since, has_until, until,
+			  "e.time / 86400000000 - (e.time < 0 AND e.time % 86400000000 != 0), "
+			  "e.verdict, count(*)",
+			  false, tenant, has_since, since, has_until, until,
 			  " GROUP BY 1, 2 ORDER BY 1, 2", &st) < 0)
 		goto err_db;
 	while (sqlite3_step(st) == SQLITE_ROW) {

@@ -8,7 +8,16 @@
 
 #include "aupd/util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
+
+/*
+ * Indexes by tenant lead with the record's epoch, seq >> STORE_EPOCH_SHIFT
+ * (16384 records), so that a commit inserts into the last epoch's pages only
+ * instead of one page per tenant anywhere in the index.  A query by tenant
+ * seeks each epoch in turn.  The SQL text spells the shift as "seq >> 14":
+ * an expression index is used only by a query that writes it the same way.
+ */
+#define STORE_EPOCH_SHIFT 14
 
 /* Statements prepared once per connection, on first use. */
 enum stmt_id {

@@ -189,6 +189,66 @@ START_TEST(migration_4_keys_obligations_by_seq)
 }
 END_TEST
 
+START_TEST(migration_5_tenant_indexes_lead_with_the_epoch)
+{
+	char *dir = tu_tmpdir();
+	const char *path = tu_path(dir, "aupd.db");
+	struct aupd_error err;
+	struct dbconn *c = store_open(path, STORE_CREATE | STORE_NO_MIGRATE, &err);
+	sqlite3_stmt *st;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(store_migrate_to(c, 4, &err), 0);
+	insert_event(c, 3, "t", "e3");
+	insert_event(c, 20000, "u", "e20000");
+	ck_assert_int_eq(store_exec(c,
+				    "INSERT INTO verdict_rules (rule, tenant, seq) VALUES "
+				    "('a', 't', 3), ('b', 't', 3), ('a', 'u', 20000)",
+				    &err),
+			 0);
+	store_close(c);
+
+	c = store_open(path, STORE_CREATE, &err);
+	ck_assert_msg(c != NULL, "%s", err.msg);
+	ck_assert_int_eq(count(c, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	/* every match kept, now keyed by (seq, rule) */
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM verdict_rules"), 3);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM verdict_rules WHERE seq = 3 AND rule = 'b' "
+				  "AND tenant = 't'"),
+			 1);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+				  "name IN ('events_tenant', 'verdict_rules_rule', "
+				  "'verdict_rules_tenant', 'verdict_rules_seq')"),
+			 3);
+	/* the queries by tenant find them through the epoch-led indexes */
+	ck_assert_int_eq(sqlite3_prepare_v2(c->db,
+					    "EXPLAIN QUERY PLAN SELECT seq FROM verdict_rules "
+					    "WHERE seq >> 14 = 1 AND rule = 'a' AND tenant = 'u' "
+					    "AND seq > 0 ORDER BY seq",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "verdict_rules_tenant"));
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(count(c, "SELECT seq FROM events WHERE seq >> 14 = 1 AND tenant = 'u'"),
+			 20000);
+	ck_assert_int_eq(sqlite3_prepare_v2(c->db,
+					    "EXPLAIN QUERY PLAN SELECT seq FROM events "
+					    "WHERE seq >> 14 = 1 AND tenant = 'u' AND seq > 0 "
+					    "ORDER BY seq",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "events_tenant"));
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -198,6 +258,7 @@ suite(void)
 	tcase_add_test(tc, migrations_from_1_move_keys_out_of_events);
 	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
+	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
 	suite_add_tcase(s, tc);
 	return s;
 }
