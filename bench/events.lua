@@ -1,8 +1,13 @@
 -- events.lua - wrk: POST /v1/events with distinct ids, tenants, actors, actions and purposes.
 -- BATCH=1 (default) sends one JSON event per request; BATCH=N sends N as NDJSON.
-local counter = 0
+-- START=N continues the stream of an earlier run: event n is stamped 2026-11-25T00:00:00Z
+-- plus n seconds, so that times move forward as the ledger grows, as telemetry's do
+-- (bench/run passes the number of records already stored).  Resources are 21 to 24
+-- days old when used, whatever the time, so the verdict mix stays the same.
+local counter = tonumber(os.getenv("START") or "0")
 local prefix = ""
 local batch = tonumber(os.getenv("BATCH") or "1")
+local t0 = 1795564800 -- 2026-11-25T00:00:00Z
 local actions = {"face.search", "data.read", "storage.write", "face.enroll", "video.index",
                  "data.export", "data.delete", "face.match"}
 local data = {{"visa-photos", "visa-processing"}, {"border-crossings", "border-crossing"},
@@ -24,11 +29,12 @@ end
 local function event(n)
   local d = data[(n % #data) + 1]
   return string.format(
-    '{"id":"%s-%d","time":"2026-11-25T%02d:%02d:%02dZ","tenant":"tenant-%d","actor":"actor-%d",' ..
+    '{"id":"%s-%d","time":"%s","tenant":"tenant-%d","actor":"actor-%d",' ..
     '"action":"%s","purpose":"%s","resource":{"id":"blob://store/%d","dataset":"%s",' ..
-    '"created":"2026-11-%02dT00:00:00Z"},"quantity":%d,"attributes":{"case":"C-%d"}}',
-    prefix, n, math.floor(n / 3600) % 24, math.floor(n / 60) % 60, n % 60, n % 2000, n % 20000,
-    actions[(n % #actions) + 1], d[2], n, d[1], 5 + n % 20, 1 + n % 4, n % 5000)
+    '"created":"%s"},"quantity":%d,"attributes":{"case":"C-%d"}}',
+    prefix, n, os.date("!%Y-%m-%dT%H:%M:%SZ", t0 + n), n % 2000, n % 20000,
+    actions[(n % #actions) + 1], d[2], n, d[1],
+    os.date("!%Y-%m-%dT00:00:00Z", t0 + n - (21 + n % 4) * 86400), 5 + n % 20, n % 5000)
 end
 
 request = function()
