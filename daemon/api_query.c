@@ -330,7 +330,7 @@ api_get_verdicts(struct http_req *req)
 	}
 	q_bind(&q, st);
 	items = json_array();
-	epoch = epoch_param >= 0 ? (cursor + 1) >> STORE_EPOCH_SHIFT : 0;
+	epoch = epoch_param >= 0 ? cursor >> STORE_EPOCH_SHIFT : 0; /* seq > cursor */
 	if (epoch_param < 0)
 		epoch_hi = epoch;
 	rc = SQLITE_DONE;

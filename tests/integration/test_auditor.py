@@ -354,6 +354,9 @@ def test_tenant_pages_cross_epochs():
         doc = s.verdicts("tenant=tenant-alpha&limit=1000&cursor=c%x" % 16384)
         assert [it["seq"] for it in doc["items"]] == mid, doc
         assert s.verdicts("tenant=nobody")["items"] == []
+        # a cursor past everything (the largest one there is) is an empty last page
+        doc = s.verdicts("tenant=tenant-alpha&cursor=c7fffffffffffffff")
+        assert doc == {"items": [], "next_cursor": None}, doc
 
         doc = s.get("/v1/reports/summary?tenant=tenant-alpha").json()
         assert doc["total"] == len(alpha), doc
