@@ -28,7 +28,7 @@ fill_public(struct ledger_key *k, struct aupd_error *err)
 		aupd_error_set(err, "the ledger key is not an Ed25519 key");
 		return -1;
 	}
-	SHA256(raw, rawlen, md);
+	aupd_sha256(raw, rawlen, NULL, 0, md);
 	hex_encode(md, 16, k->key_id);
 	bio = BIO_new(BIO_s_mem());
 	if (!bio || PEM_write_bio_PUBKEY(bio, k->pub) != 1) {
@@ -186,17 +186,7 @@ static void
 chain_hash(const unsigned char prev[LEDGER_HASH_LEN], const void *body, size_t len,
 	   unsigned char out[LEDGER_HASH_LEN])
 {
-	unsigned char stackbuf[4096];
-	unsigned char *buf = len + LEDGER_HASH_LEN <= sizeof(stackbuf)
-				     ? stackbuf
-				     : xmalloc(len + LEDGER_HASH_LEN);
-
-	/* one contiguous buffer: SHA256() needs no context allocation */
-	memcpy(buf, prev, LEDGER_HASH_LEN);
-	memcpy(buf + LEDGER_HASH_LEN, body, len);
-	SHA256(buf, len + LEDGER_HASH_LEN, out);
-	if (buf != stackbuf)
-		free(buf);
+	aupd_sha256(prev, LEDGER_HASH_LEN, body, len, out);
 }
 
 int

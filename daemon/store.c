@@ -560,16 +560,10 @@ int64_t
 store_event_key(const char *tenant, const char *id)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	size_t tl = strlen(tenant), il = strlen(id);
-	unsigned char buf[1024];
-	unsigned char *p = tl + il + 1 <= sizeof(buf) ? buf : xmalloc(tl + il + 1);
 	uint64_t k = 0;
 
-	memcpy(p, tenant, tl + 1);
-	memcpy(p + tl + 1, id, il);
-	SHA256(p, tl + 1 + il, md);
-	if (p != buf)
-		free(p);
+	/* the tenant, its terminating NUL, the id */
+	aupd_sha256(tenant, strlen(tenant) + 1, id, strlen(id), md);
 	for (int i = 0; i < 8; i++)
 		k = k << 8 | md[i];
 	return (int64_t)k;

@@ -86,7 +86,7 @@ token_create(struct dbconn *c, const char *name, enum role role, const char *ten
 	secret[TOKEN_SECRET_LEN] = '\0';
 	OPENSSL_cleanse(b64, sizeof(b64));
 	OPENSSL_cleanse(raw, sizeof(raw));
-	SHA256((const unsigned char *)secret, TOKEN_SECRET_LEN, md);
+	aupd_sha256(secret, TOKEN_SECRET_LEN, NULL, 0, md);
 
 	if (store_begin_immediate(c, err) < 0)
 		goto err_wipe;
@@ -210,7 +210,7 @@ token_authenticate(struct dbconn *c, const char *secret, size_t len, struct prin
 
 	if (len == 0 || len > TOKEN_MAX_LEN)
 		return 1;
-	SHA256((const unsigned char *)secret, len, md);
+	aupd_sha256(secret, len, NULL, 0, md);
 	if (!(st = store_stmt(c, ST_TOKEN_BY_HASH, NULL)))
 		return -1;
 	sqlite3_bind_blob(st, 1, md, sizeof(md), SQLITE_STATIC);

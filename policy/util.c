@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,4 +525,41 @@ path_join(const char *dir, const char *name)
 	if (n && dir[n - 1] == '/')
 		return xasprintf("%s%s", dir, name);
 	return xasprintf("%s/%s", dir, name);
+}
+
+/* ---- SHA-256 ---- */
+
+static EVP_MD *sha256_md;
+static pthread_key_t sha256_key;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+sha256_setup(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!sha256_md || pthread_key_create(&sha256_key, sha256_ctx_free) != 0)
+		abort();
+}
+
+void
+aupd_sha256(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32])
+{
+	EVP_MD_CTX *ctx;
+
+	pthread_once(&sha256_once, sha256_setup);
+	if (!(ctx = pthread_getspecific(sha256_key))) {
+		/* freed by sha256_ctx_free when the thread ends */
+		if (!(ctx = EVP_MD_CTX_new()) || pthread_setspecific(sha256_key, ctx) != 0)
+			abort();
+	}
+	/* only allocation failure makes these fail: abort, as xmalloc() does */
+	if (EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, a, alen) != 1 ||
+	    (blen && EVP_DigestUpdate(ctx, b, blen) != 1) || EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		abort();
 }

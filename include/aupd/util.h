@@ -97,6 +97,14 @@ void duration_format(int64_t us, char *buf, size_t len);
 int size_parse(const char *s, uint64_t *out, const char **why);
 
 void hex_encode(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+
+/*
+ * SHA-256 of a followed by b (b may be NULL with blen 0).  The digest is
+ * fetched once and each thread reuses one context: OpenSSL 3's one-shot
+ * SHA256() fetches the algorithm and allocates a context on every call.
+ */
+void aupd_sha256(const void *a, size_t alen, const void *b, size_t blen,
+		 unsigned char out[32]);
 int hex_decode(const char *in, unsigned char *out, size_t outlen);
 
 /* Constant-time comparison of two equally long byte strings. */

@@ -1,7 +1,8 @@
-/* test_util.c - RFC 3339 times, durations and sizes (policy/timeutil.c) */
+/* test_util.c - RFC 3339 times, durations and sizes (policy/timeutil.c); SHA-256 (util.c) */
 #include "aupd/util.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -346,12 +347,65 @@ START_TEST(bad_sizes)
 }
 END_TEST
 
+/* FIPS 180-2 test vectors, the input split at every place, and from several threads */
+static const struct {
+	const char *in, *hex;
+} sha_vectors[] = {
+	{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	{"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+};
+
+static void
+check_vectors(void)
+{
+	unsigned char md[32];
+	char hex[65];
+
+	for (size_t v = 0; v < sizeof(sha_vectors) / sizeof(sha_vectors[0]); v++) {
+		const char *in = sha_vectors[v].in;
+		size_t n = strlen(in);
+
+		for (size_t cut = 0; cut <= n; cut++) {
+			aupd_sha256(in, cut, in + cut, n - cut, md);
+			hex_encode(md, 32, hex);
+			ck_assert_str_eq(hex, sha_vectors[v].hex);
+		}
+		aupd_sha256(in, n, NULL, 0, md);
+		hex_encode(md, 32, hex);
+		ck_assert_str_eq(hex, sha_vectors[v].hex);
+	}
+}
+
+static void *
+vectors_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 50; i++)
+		check_vectors();
+	return NULL;
+}
+
+START_TEST(sha256_vectors_split_and_threads)
+{
+	pthread_t t[3];
+
+	check_vectors();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, vectors_thread, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("time");
 
+	tcase_add_test(tc, sha256_vectors_split_and_threads);
 	tcase_add_test(tc, time_basic_utc);
 	tcase_add_test(tc, time_lowercase_t_and_z);
 	tcase_add_test(tc, time_offsets);
