@@ -327,8 +327,13 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	n = xmalloc(offsetof(struct obl_node, strs) + k->il + bl + 2);
 	if (!k->ih)
 		k->ih = hash_bytes(k->rid, k->il);
-	n->rule = istr_get(t, k->rule, k->rl, k->rh);
-	n->tenant = istr_get(t, k->tenant, k->tl, k->th);
+	/* okey_init() found the parts already interned: take a reference, no second lookup */
+	n->rule = k->irule ? k->irule : istr_get(t, k->rule, k->rl, k->rh);
+	n->tenant = k->itenant ? k->itenant : istr_get(t, k->tenant, k->tl, k->th);
+	if (k->irule)
+		k->irule->refs++;
+	if (k->itenant)
+		k->itenant->refs++;
 
 	n->order = t->next_order++;
 	n->deadline = o->deadline;
