@@ -2,7 +2,7 @@
 -- BATCH=1 (default) sends one JSON event per request; BATCH=N sends N as NDJSON.
 -- START=N continues the stream of an earlier run: event n is stamped 2026-11-25T00:00:00Z
 -- plus n seconds, so that times move forward as the ledger grows, as telemetry's do
--- (bench/run passes the number of records already stored).  Resources are 21 to 24
+-- (bench/run passes the number of records already stored).  Resources are 21 to 25
 -- days old when used, whatever the time, so the verdict mix stays the same.
 local counter = tonumber(os.getenv("START") or "0")
 local prefix = ""

@@ -82,7 +82,7 @@ main(int argc, char **argv)
 			   "e.actor, e.action, e.verdict, e.time FROM ledger l JOIN events e ON "
 			   "e.seq = l.seq ORDER BY l.seq LIMIT ?",
 			   -1, &sel, NULL);
-	/* one ordered pass over the rule index, merged by seq (a lookup per row would scan) */
+	/* one ordered pass over the rule matches (keyed by seq), merged with the rows */
 	sqlite3_prepare_v2(src->db, "SELECT seq, rule FROM verdict_rules WHERE seq <= ? ORDER BY seq",
 			   -1, &rules, NULL);
 	sqlite3_bind_int64(sel, 1, want);

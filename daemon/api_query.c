@@ -279,7 +279,11 @@ api_get_verdicts(struct http_req *req)
 	 * With a tenant the query seeks the indexes that lead with the epoch
 	 * (seq >> 14, see STORE_EPOCH_SHIFT): one run of the statement per
 	 * epoch, from the cursor's up, until the page is full.  Each run comes
-	 * in seq order, so the page does too.
+	 * in seq order, so the page does too.  The runs read separate
+	 * snapshots; none skips a row, because one writer commits seqs in
+	 * order and the last epoch is read before the first run.  Every epoch
+	 * costs a seek, empty ones too: a tenant with no events at 10 M
+	 * records costs 610 of them (10-25 ms on the bench machine).
 	 */
 	sb_init(&q.sql);
 	if (rule) {

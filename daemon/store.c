@@ -172,13 +172,15 @@ static const char *const migrations[] = {
 	"  rule TEXT NOT NULL,"
 	"  tenant TEXT NOT NULL,"
 	"  PRIMARY KEY (seq, rule)) WITHOUT ROWID;"
-	"INSERT OR IGNORE INTO verdict_rules_by_seq (seq, rule, tenant) "
+	"INSERT INTO verdict_rules_by_seq (seq, rule, tenant) "
 	"  SELECT seq, rule, tenant FROM verdict_rules ORDER BY seq, rule;"
 	"DROP TABLE verdict_rules;"
 	"ALTER TABLE verdict_rules_by_seq RENAME TO verdict_rules;"
 	"CREATE INDEX verdict_rules_rule ON verdict_rules (rule, seq);"
 	"CREATE INDEX verdict_rules_tenant ON verdict_rules (seq >> 14, rule, tenant, seq);",
 };
+
+_Static_assert(STORE_EPOCH_SHIFT == 14, "migration 4 -> 5 spells the epoch as seq >> 14");
 
 static const char *const stmt_sql[ST_COUNT_] = {
 	[ST_HEAD] = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
@@ -306,10 +308,12 @@ pragma_int(struct dbconn *c, const char *sql, int *out)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
+static int migrate_locked(struct dbconn *c, int target, struct aupd_error *err);
+
 static int
 migrate(struct dbconn *c, int target, struct aupd_error *err)
 {
-	int version, app_id, tables;
+	int version, app_id, tables, rc;
 
 	if (pragma_int(c, "PRAGMA user_version", &version) < 0 ||
 	    pragma_int(c, "PRAGMA application_id", &app_id) < 0 ||
@@ -332,6 +336,25 @@ migrate(struct dbconn *c, int target, struct aupd_error *err)
 			       c->path, version);
 		return -1;
 	}
+	/*
+	 * A migration may sort millions of rows (CREATE INDEX, INSERT ... ORDER
+	 * BY): let the sorter spill to temporary files (SQLITE_TMPDIR, TMPDIR or
+	 * /var/tmp) instead of holding it all in memory, as the connection's
+	 * temp_store = MEMORY would.
+	 */
+	if (store_exec(c, "PRAGMA temp_store = FILE", err) < 0)
+		return -1;
+	rc = migrate_locked(c, target, err);
+	if (store_exec(c, "PRAGMA temp_store = MEMORY", rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int
+migrate_locked(struct dbconn *c, int target, struct aupd_error *err)
+{
+	int version;
+
 	if (store_begin_immediate(c, err) < 0)
 		return -1;
 	/* re-read inside the write lock: another process may have migrated meanwhile */

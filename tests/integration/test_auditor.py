@@ -309,15 +309,19 @@ def test_paging_under_concurrent_ingest():
 def test_tenant_pages_cross_epochs():
     """Queries by tenant seek their indexes one epoch (16384 records) at a time: a sparse
     tenant's pages, with and without a rule, run across epochs in seq order with no gap
-    and nothing repeated, and its summary counts every epoch."""
-    with Setup(post_stream=False) as s:
+    and nothing repeated, past an epoch where it has nothing, and its summary counts
+    every epoch."""
+    # without the escalation, whose alert records would take seqs between the events
+    with Setup(post_stream=False, rules=RULES.split("escalations:")[0]) as s:
         alpha = []
-        for b in range(4):  # 20000 events, seqs 1..20000: two epochs and a bit
+        for b in range(10):  # 50000 events: epochs 0 to 3
             evs = []
             for i in range(5000):
                 k = b * 5000 + i
-                # tenant-alpha now and then, and a run across the epoch boundary
-                t = "tenant-alpha" if k % 997 == 0 or 16370 <= k <= 16400 else "tenant-bravo"
+                # tenant-alpha now and then in epochs 0 and 3, a run across the boundary
+                # of epochs 0 and 1, and nothing in epoch 2 (seqs 32768 to 49151)
+                t = "tenant-alpha" if (k % 997 == 0 and (k < 16000 or k >= 49500)) or \
+                    16370 <= k <= 16400 else "tenant-bravo"
                 evs.append(event("x-%05d" % k, tenant=t, action=ACTIONS[k % 3],
                                  actor=ACTORS[k % 2]))
             r = s.d.post("/v1/events", evs, token=s.ing)
@@ -326,7 +330,8 @@ def test_tenant_pages_cross_epochs():
                 e["seq"] = v["seq"]
                 if e["tenant"] == "tenant-alpha":
                     alpha.append(e)
-        assert alpha[0]["seq"] < 16384 < alpha[-1]["seq"], (alpha[0], alpha[-1])
+        epochs = Counter(e["seq"] >> 14 for e in alpha)
+        assert epochs[0] and epochs[1] and not epochs[2] and epochs[3], epochs
 
         def paged(query, limit):
             out, cursor = [], None
@@ -338,7 +343,7 @@ def test_tenant_pages_cross_epochs():
                 cursor = doc["next_cursor"]
                 if cursor is None:
                     return out
-                assert len(out) < 20000, "paging does not end"
+                assert len(out) < 50000, "paging does not end"
 
         want = [e["seq"] for e in alpha]
         for limit in (1, 7, 1000):
@@ -349,10 +354,10 @@ def test_tenant_pages_cross_epochs():
         assert paged("tenant=tenant-alpha&rule=watch-night-shift&action=data.export", 2) == [
             e["seq"] for e in alpha
             if e["action"] == "data.export" and e["seq"] in want_night]
-        # a cursor in the second epoch starts there
-        mid = [q for q in want if q > 16384]
-        doc = s.verdicts("tenant=tenant-alpha&limit=1000&cursor=c%x" % 16384)
-        assert [it["seq"] for it in doc["items"]] == mid, doc
+        # a cursor in the second epoch starts there; one in the empty third goes on to the fourth
+        for cur in (16384, 40000):
+            doc = s.verdicts("tenant=tenant-alpha&limit=1000&cursor=c%x" % cur)
+            assert [it["seq"] for it in doc["items"]] == [q for q in want if q > cur], doc
         assert s.verdicts("tenant=nobody")["items"] == []
         # a cursor past everything (the largest one there is) is an empty last page
         doc = s.verdicts("tenant=tenant-alpha&cursor=c7fffffffffffffff")
@@ -364,7 +369,7 @@ def test_tenant_pages_cross_epochs():
                                      for v in ("allow", "flag", "deny")}, doc
         assert doc["by_rule"] == dict(Counter(r for e in alpha for r in rules_of(e))), doc
         doc = s.get("/v1/reports/summary").json()
-        assert doc["total"] == 20000, doc
+        assert doc["total"] == 50000, doc
 
 
 # ---- tenant scoping ----

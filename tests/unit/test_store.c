@@ -216,10 +216,29 @@ START_TEST(migration_5_tenant_indexes_lead_with_the_epoch)
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM verdict_rules WHERE seq = 3 AND rule = 'b' "
 				  "AND tenant = 't'"),
 			 1);
+	/* the old rule index is gone, the new ones are there, keyed as described */
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE name = "
+				  "'verdict_rules_seq'"),
+			 0);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
 				  "name IN ('events_tenant', 'verdict_rules_rule', "
-				  "'verdict_rules_tenant', 'verdict_rules_seq')"),
+				  "'verdict_rules_tenant')"),
 			 3);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM sqlite_master WHERE name = 'verdict_rules' "
+				  "AND sql LIKE '%PRIMARY KEY (seq, rule)%'"),
+			 1);
+	/* each index leads with the epoch expression (cid -2), then the named columns */
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM pragma_index_xinfo('events_tenant') "
+				  "WHERE (seqno = 0 AND cid = -2) OR (seqno = 1 AND name = 'tenant') "
+				  "OR (seqno = 2 AND name = 'seq')"),
+			 3);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM pragma_index_xinfo('verdict_rules_tenant') "
+				  "WHERE (seqno = 0 AND cid = -2) OR (seqno = 1 AND name = 'rule') "
+				  "OR (seqno = 2 AND name = 'tenant') OR (seqno = 3 AND name = 'seq')"),
+			 4);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM pragma_index_xinfo('verdict_rules_rule') "
+				  "WHERE (seqno = 0 AND name = 'rule') OR (seqno = 1 AND name = 'seq')"),
+			 2);
 	/* the queries by tenant find them through the epoch-led indexes */
 	ck_assert_int_eq(sqlite3_prepare_v2(c->db,
 					    "EXPLAIN QUERY PLAN SELECT seq FROM verdict_rules "
@@ -228,7 +247,8 @@ START_TEST(migration_5_tenant_indexes_lead_with_the_epoch)
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "verdict_rules_tenant"));
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3),
+				     "verdict_rules_tenant (<expr>=? AND rule=? AND tenant=?"));
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	ck_assert_int_eq(count(c, "SELECT seq FROM events WHERE seq >> 14 = 1 AND tenant = 'u'"),
@@ -240,7 +260,8 @@ START_TEST(migration_5_tenant_indexes_lead_with_the_epoch)
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3), "events_tenant"));
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3),
+				     "events_tenant (<expr>=? AND tenant=?"));
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	store_close(c);
