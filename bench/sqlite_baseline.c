@@ -52,6 +52,18 @@ dup_blob(const void *p, int n)
 	return q;
 }
 
+/*
+ * The row with `seq`, looked for from rows[*j] on (a merge of two lists
+ * ordered by seq: *j only moves forward), or NULL when no row has it.
+ */
+static struct row *
+row_of_seq(struct row *rows, long n, long *j, int64_t seq)
+{
+	while (*j < n && rows[*j].seq < seq)
+		(*j)++;
+	return *j < n && rows[*j].seq == seq ? &rows[*j] : NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -110,14 +122,10 @@ main(int argc, char **argv)
 
 		sqlite3_bind_int64(rules, 1, rows[n - 1].seq);
 		while (sqlite3_step(rules) == SQLITE_ROW) {
-			int64_t seq = sqlite3_column_int64(rules, 0);
-			struct row *r;
+			struct row *r = row_of_seq(rows, n, &j, sqlite3_column_int64(rules, 0));
 
-			while (j < n && rows[j].seq < seq)
-				j++;
-			if (j == n || rows[j].seq != seq)
+			if (!r)
 				continue;
-			r = &rows[j];
 			r->rules = xrealloc(r->rules, (size_t)(r->n_rules + 1) * sizeof(char *));
 			r->rules[r->n_rules++] = xstrdup((const char *)sqlite3_column_text(rules, 1));
 			rule_rows++;
@@ -133,15 +141,11 @@ main(int argc, char **argv)
 
 		sqlite3_bind_int64(obls, 1, rows[n - 1].seq);
 		while (sqlite3_step(obls) == SQLITE_ROW) {
-			int64_t seq = sqlite3_column_int64(obls, 0);
-			struct row *r;
+			struct row *r = row_of_seq(rows, n, &j, sqlite3_column_int64(obls, 0));
 			struct obl *o;
 
-			while (j < n && rows[j].seq < seq)
-				j++;
-			if (j == n || rows[j].seq != seq)
+			if (!r)
 				continue;
-			r = &rows[j];
 			r->obls = xrealloc(r->obls, (size_t)(r->n_obls + 1) * sizeof(*r->obls));
 			o = &r->obls[r->n_obls++];
 			o->rule = xstrdup((const char *)sqlite3_column_text(obls, 1));

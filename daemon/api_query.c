@@ -187,10 +187,13 @@ _Static_assert(STORE_EPOCH_SHIFT == 14, "the SQL text below spells the epoch as 
 /* ---- GET /v1/verdicts ---- */
 
 /* The epoch of the newest event: where a query by tenant stops. */
+#define LAST_EPOCH_SQL "SELECT coalesce(max(seq), 0) >> 14 FROM events"
+
 static int
 last_epoch(struct dbconn *c, int64_t *out)
 {
-	sqlite3_stmt *st = store_cached(c, "SELECT coalesce(max(seq), 0) >> 14 FROM events", NULL);
+	static const char sql[] = LAST_EPOCH_SQL;
+	sqlite3_stmt *st = store_cached(c, sql, NULL);
 	int rc;
 
 	if (!st)
@@ -395,7 +398,7 @@ summary_query(struct dbconn *c, const char *cols, bool rules, const char *tenant
 	if (tenant) {
 		sb_addf(&q.sql,
 			"WITH RECURSIVE ep(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM ep "
-			"WHERE x < (SELECT coalesce(max(seq), 0) >> 14 FROM events)) "
+			"WHERE x < (" LAST_EPOCH_SQL ")) "
 			"SELECT %s FROM ep CROSS JOIN events e%s WHERE e.seq >> 14 = ep.x",
 			cols, rules ? " CROSS JOIN verdict_rules r ON r.seq = e.seq" : "");
 		q_text(&q, " AND e.tenant = ?", tenant);

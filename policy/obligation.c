@@ -95,6 +95,16 @@ istr_get(struct obl_table *t, const char *s, size_t len, uint64_t h)
 	return is;
 }
 
+/* istr_get(), without the lookup when the caller already found it (`known`). */
+static struct istr *
+istr_hold(struct obl_table *t, struct istr *known, const char *s, size_t len, uint64_t h)
+{
+	if (!known)
+		return istr_get(t, s, len, h);
+	known->refs++;
+	return known;
+}
+
 static void
 istr_put(struct obl_table *t, struct istr *is)
 {
@@ -327,13 +337,8 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	n = xmalloc(offsetof(struct obl_node, strs) + k->il + bl + 2);
 	if (!k->ih)
 		k->ih = hash_bytes(k->rid, k->il);
-	/* okey_init() found the parts already interned: take a reference, no second lookup */
-	n->rule = k->irule ? k->irule : istr_get(t, k->rule, k->rl, k->rh);
-	n->tenant = k->itenant ? k->itenant : istr_get(t, k->tenant, k->tl, k->th);
-	if (k->irule)
-		k->irule->refs++;
-	if (k->itenant)
-		k->itenant->refs++;
+	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
+	n->tenant = istr_hold(t, k->itenant, k->tenant, k->tl, k->th);
 
 	n->order = t->next_order++;
 	n->deadline = o->deadline;
