@@ -27,7 +27,12 @@ config_new_default(void)
 	cfg->max_connections = 1024;
 	cfg->max_connections_per_ip = 0;
 	cfg->connection_timeout_us = 30 * AUPD_USEC;
-	cfg->connection_memory = 64u << 10;
+	/*
+	 * libmicrohttpd zeroes the whole buffer for every request on a kept-alive
+	 * connection: 64 KiB cost 5% of single-event throughput against 32 KiB
+	 * (five A/B runs), for no gain with 1000-event batches.
+	 */
+	cfg->connection_memory = 32u << 10;
 	cfg->queue_events = 100000;
 	cfg->http_threads = 2;
 	cfg->keys_in_memory = 1u << 20;

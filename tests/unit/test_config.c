@@ -93,7 +93,7 @@ check_defaults(const struct config *c)
 	ck_assert_uint_eq(c->max_connections, 1024);
 	ck_assert_uint_eq(c->max_connections_per_ip, 0);
 	ck_assert_int_eq(c->connection_timeout_us, 30 * AUPD_USEC);
-	ck_assert_uint_eq(c->connection_memory, 64u << 10);
+	ck_assert_uint_eq(c->connection_memory, 32u << 10);
 	ck_assert_uint_eq(c->queue_events, 100000);
 	ck_assert_uint_eq(c->http_threads, 2);
 	ck_assert_uint_eq(c->rate_per_token, 0); /* no limit */
