@@ -3,11 +3,25 @@
 #include "aupd/ledger.h"
 #include "aupd/policy.h"
 
+#include "aupd/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MARKER_LEN 8
+#define CACHE_SLOTS 64 /* direct-mapped by the first byte of the hash */
+
+static void tokens_changed(struct dbconn *c);
 
 bool
 token_name_valid(const char *s)
@@ -117,6 +131,7 @@ token_create(struct dbconn *c, const char *name, enum role role, const char *ten
 	if (token_record(c, "create", name, role_name(role), tenant, err) < 0 ||
 	    store_commit(c, err) < 0)
 		goto err_rollback;
+	tokens_changed(c);
 	return 0;
 
 err_rollback:
@@ -160,6 +175,7 @@ token_revoke(struct dbconn *c, const char *name, struct aupd_error *err)
 	}
 	if (token_record(c, "revoke", name, NULL, tenant, err) < 0 || store_commit(c, err) < 0)
 		goto err_rollback;
+	tokens_changed(c);
 	free(tenant);
 	return 0;
 
@@ -201,25 +217,23 @@ token_list(struct dbconn *c, bool all, FILE *out, struct aupd_error *err)
 	return 0;
 }
 
-int
-token_authenticate(struct dbconn *c, const char *secret, size_t len, struct principal *who)
+/* The token whose secret hashes to `md`: 0, 1 or -1 as token_authenticate(). */
+static int
+lookup_hash(struct dbconn *c, const unsigned char md[SHA256_DIGEST_LENGTH], struct principal *who)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
 	sqlite3_stmt *st;
 	int rc, result = 1;
 
-	if (len == 0 || len > TOKEN_MAX_LEN)
-		return 1;
-	aupd_sha256(secret, len, NULL, 0, md);
 	if (!(st = store_stmt(c, ST_TOKEN_BY_HASH, NULL)))
 		return -1;
-	sqlite3_bind_blob(st, 1, md, sizeof(md), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, md, SHA256_DIGEST_LENGTH, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const void *stored = sqlite3_column_blob(st, 4);
 		enum role role;
 
-		if (sqlite3_column_bytes(st, 4) == (int)sizeof(md) && ct_equal(stored, md, sizeof(md)) &&
+		if (sqlite3_column_bytes(st, 4) == SHA256_DIGEST_LENGTH &&
+		    ct_equal(stored, md, SHA256_DIGEST_LENGTH) &&
 		    role_parse((const char *)sqlite3_column_text(st, 2), &role) == 0) {
 			memset(who, 0, sizeof(*who));
 			who->token_id = sqlite3_column_int64(st, 0);
@@ -237,4 +251,160 @@ token_authenticate(struct dbconn *c, const char *secret, size_t len, struct prin
 	}
 	sqlite3_reset(st);
 	return result;
+}
+
+int
+token_authenticate(struct dbconn *c, const char *secret, size_t len, struct principal *who)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	if (len == 0 || len > TOKEN_MAX_LEN)
+		return 1;
+	aupd_sha256(secret, len, NULL, 0, md);
+	return lookup_hash(c, md, who);
+}
+
+struct cache_entry {
+	bool used;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	uint64_t marker; /* the marker's value before the token was read */
+	int64_t until;	 /* monotonic time it is forgotten at */
+	struct principal who;
+};
+
+struct token_cache {
+	pthread_mutex_t mu;
+	const uint64_t *marker; /* mapped from the marker file; NULL: no caching */
+	int64_t ttl_us;
+	struct cache_entry e[CACHE_SLOTS];
+};
+
+static char *
+marker_path(const char *db_path)
+{
+	return xasprintf("%s%s", db_path, TOKEN_MARKER_SUFFIX);
+}
+
+/* A new value for the marker: any value it did not hold before will do. */
+static void
+marker_value(unsigned char v[MARKER_LEN])
+{
+	if (RAND_bytes(v, MARKER_LEN) != 1) {
+		int64_t t = time_mono_us() ^ ((int64_t)getpid() << 40);
+
+		memcpy(v, &t, MARKER_LEN);
+	}
+}
+
+/*
+ * Tells running daemons that tokens changed (token_cache_new made the
+ * marker; with no daemon ever started there is none, and nothing to tell).
+ */
+static void
+tokens_changed(struct dbconn *c)
+{
+	const char *db = sqlite3_db_filename(c->db, "main");
+	unsigned char v[MARKER_LEN];
+	char *path;
+	int fd;
+
+	if (!db || !*db)
+		return;
+	path = marker_path(db);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		log_warn("cannot open %s (%s): a running aupd may accept the tokens it checked "
+			 "before this change for up to %s more",
+			 path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+	if (fd >= 0) {
+		marker_value(v);
+		if (pwrite(fd, v, MARKER_LEN, 0) != MARKER_LEN)
+			log_warn("cannot write %s (%s): a running aupd may accept the tokens it "
+				 "checked before this change for up to %s more",
+				 path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+		close(fd);
+	}
+	free(path);
+}
+
+struct token_cache *
+token_cache_new(const char *db_path, int64_t ttl_us)
+{
+	struct token_cache *tc = xcalloc(1, sizeof(*tc));
+	char *path = marker_path(db_path);
+	unsigned char v[MARKER_LEN];
+	int fd;
+
+	pthread_mutex_init(&tc->mu, NULL);
+	tc->ttl_us = ttl_us;
+	marker_value(v);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && pwrite(fd, v, MARKER_LEN, 0) == MARKER_LEN) {
+		void *m = mmap(NULL, MARKER_LEN, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (m != MAP_FAILED)
+			tc->marker = m;
+	}
+	if (!tc->marker)
+		log_warn("%s: %s; every request reads its token from the database", path,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return tc;
+}
+
+void
+token_cache_free(struct token_cache *tc)
+{
+	if (!tc)
+		return;
+	if (tc->marker)
+		munmap((void *)tc->marker, MARKER_LEN);
+	pthread_mutex_destroy(&tc->mu);
+	OPENSSL_cleanse(tc, sizeof(*tc));
+	free(tc);
+}
+
+int
+token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const char *secret,
+			  size_t len, struct principal *who)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	struct cache_entry *e;
+	struct dbconn *c;
+	uint64_t marker = 0;
+	int64_t now = 0;
+	int rc;
+
+	if (len == 0 || len > TOKEN_MAX_LEN)
+		return 1;
+	aupd_sha256(secret, len, NULL, 0, md);
+	e = &tc->e[md[0] % CACHE_SLOTS];
+	if (tc->marker) {
+		/* read before the database: a change after this is seen next time */
+		marker = __atomic_load_n(tc->marker, __ATOMIC_ACQUIRE);
+		now = time_mono_us();
+		pthread_mutex_lock(&tc->mu);
+		if (e->used && e->marker == marker && now < e->until &&
+		    ct_equal(e->md, md, sizeof(md))) {
+			*who = e->who;
+			pthread_mutex_unlock(&tc->mu);
+			return 0;
+		}
+		pthread_mutex_unlock(&tc->mu);
+	}
+	c = store_pool_get(pool);
+	rc = lookup_hash(c, md, who);
+	store_pool_put(pool, c);
+	if (rc == 0 && tc->marker) {
+		pthread_mutex_lock(&tc->mu);
+		e->used = true;
+		memcpy(e->md, md, sizeof(md));
+		e->marker = marker;
+		e->until = now + tc->ttl_us;
+		e->who = *who;
+		pthread_mutex_unlock(&tc->mu);
+	}
+	return rc;
 }

@@ -13,6 +13,7 @@
 #include "aupd/notify.h"
 #include "aupd/store.h"
 #include "aupd/tls.h"
+#include "aupd/tokens.h"
 #include "aupd/writer.h"
 
 struct app {
@@ -23,6 +24,7 @@ struct app {
 	struct writer *writer;
 	struct notifier *notifier;
 	struct store_pool *pool;
+	struct token_cache *tokens;
 	struct ratelimit *ratelimit;
 	struct http_server *http;
 	pthread_mutex_t reload_mu; /* one reload at a time */

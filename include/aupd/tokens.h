@@ -35,4 +35,23 @@ int token_list(struct dbconn *c, bool all, FILE *out, struct aupd_error *err);
  */
 int token_authenticate(struct dbconn *c, const char *secret, size_t len, struct principal *who);
 
+/*
+ * Tokens a running daemon has checked, so that most requests need no
+ * database read.  token_create() and token_revoke() change a marker file
+ * next to the database (TOKEN_MARKER_SUFFIX), from any process: a cache
+ * that sees it changed forgets everything at once.  An entry is also
+ * forgotten `ttl_us` after it was read, in case a marker write was lost.
+ * Only tokens found valid are kept.  Without the marker (it cannot be
+ * created), there is no caching.
+ */
+#define TOKEN_MARKER_SUFFIX "-tokens-changed"
+#define TOKEN_CACHE_TTL_US 1000000 /* the daemon's ttl_us */
+#define TOKEN_CACHE_TTL_TEXT "a second"
+struct token_cache;
+struct token_cache *token_cache_new(const char *db_path, int64_t ttl_us);
+void token_cache_free(struct token_cache *tc);
+/* token_authenticate() through the cache, with a connection of `pool` on a miss. */
+int token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const char *secret,
+			      size_t len, struct principal *who);
+
 #endif

@@ -4,6 +4,7 @@
 #include "aupd/tokens.h"
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -1135,6 +1136,93 @@ START_TEST(token_create_authenticate_revoke)
 }
 END_TEST
 
+/* Deletes a token's row behind the cache's back: no marker change. */
+static void
+delete_token_row(const char *db_path, const char *name)
+{
+	char *sql = sqlite3_mprintf("DELETE FROM tokens WHERE name = %Q", name);
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	sqlite3_free(sql);
+}
+
+START_TEST(token_cache_forgets_on_any_change)
+{
+	char a[TOKEN_SECRET_LEN + 1], b[TOKEN_SECRET_LEN + 1], path[4200];
+	struct aupd_error err = {0};
+	struct store_pool *pool;
+	struct token_cache *tc, *nocache;
+	struct principal who;
+	struct dbconn *c;
+	int fd;
+	struct fx f;
+
+	fx_open(&f);
+	c = open_rw(f.db);
+	pool = store_pool_new(f.db, 2, &err);
+	ck_assert_msg(pool != NULL, "%s", err.msg);
+	tc = token_cache_new(f.db, 3600 * 1000000LL);
+	snprintf(path, sizeof(path), "%s%s", f.db, TOKEN_MARKER_SUFFIX);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(token_create(c, "cache-a", ROLE_AUDITOR, "agency-a", a, &err), 0);
+	ck_assert_int_eq(token_create(c, "cache-b", ROLE_INGEST, NULL, b, &err), 0);
+
+	/* a hit answers what the database said */
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 0);
+	ck_assert_str_eq(who.name, "cache-a");
+	ck_assert_int_eq(who.role, ROLE_AUDITOR);
+	ck_assert(who.tenant_bound);
+	ck_assert_str_eq(who.tenant, "agency-a");
+	/* unknown secrets are never kept */
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, "aupd_x", 6, &who), 1);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a) - 1, &who), 1);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, 0, &who), 1);
+
+	/* the cache does answer: a row gone without the marker changing still passes */
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	delete_token_row(f.db, "cache-b");
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	ck_assert_str_eq(who.name, "cache-b");
+	/* ... until anything changes the marker (another process, here) */
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "changed!", 8, 0), 8);
+	close(fd);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
+
+	/* a revocation is seen by the very next request */
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 0);
+	ck_assert_int_eq(token_revoke(c, "cache-a", &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 1);
+
+	/* with no time to live, every request reads the database */
+	token_cache_free(tc);
+	tc = token_cache_new(f.db, 0);
+	ck_assert_int_eq(token_create(c, "cache-c", ROLE_INGEST, NULL, b, &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	delete_token_row(f.db, "cache-c");
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
+
+	/* without a marker (it cannot be made) there is no caching, and no error */
+	snprintf(path, sizeof(path), "%s/no/such/dir/aupd.db", f.dir);
+	nocache = token_cache_new(path, 3600 * 1000000LL);
+	ck_assert_int_eq(token_create(c, "cache-d", ROLE_INGEST, NULL, b, &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(nocache, pool, b, strlen(b), &who), 0);
+	delete_token_row(f.db, "cache-d");
+	ck_assert_int_eq(token_authenticate_cached(nocache, pool, b, strlen(b), &who), 1);
+
+	token_cache_free(nocache);
+	token_cache_free(tc);
+	store_pool_free(pool);
+	store_close(c);
+	fx_close(&f);
+}
+END_TEST
+
 static Suite *
 ledger_suite(void)
 {
@@ -1177,6 +1265,7 @@ ledger_suite(void)
 	tc = tcase_create("tokens");
 	tcase_add_test(tc, token_secret_stays_in_its_buffer);
 	tcase_add_test(tc, token_create_authenticate_revoke);
+	tcase_add_test(tc, token_cache_forgets_on_any_change);
 	suite_add_tcase(s, tc);
 	return s;
 }
