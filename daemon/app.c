@@ -273,7 +273,13 @@ app_start(struct config *cfg, int *exit_status)
 		log_err("cannot start: %s", err.msg);
 		goto err_writer;
 	}
-	app->tokens = token_cache_new(app->db_path, TOKEN_CACHE_TTL_US);
+	{
+		/* the path as SQLite resolved it, as `aupd token` finds it */
+		struct dbconn *c = store_pool_get(app->pool);
+
+		app->tokens = token_cache_new(store_path(c), TOKEN_CACHE_TTL_US);
+		store_pool_put(app->pool, c);
+	}
 	app->ratelimit = ratelimit_new(cfg->rate_per_token, cfg->rate_burst);
 	if (cfg->tls_enabled && !app->tls.cert_pem) {
 		if (tls_load_or_generate(cfg, &app->tls, &err) < 0) {

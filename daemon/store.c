@@ -533,6 +533,14 @@ err_free:
 	return NULL;
 }
 
+const char *
+store_path(const struct dbconn *c)
+{
+	const char *p = sqlite3_db_filename(c->db, "main");
+
+	return p ? p : "";
+}
+
 void
 store_close(struct dbconn *c)
 {

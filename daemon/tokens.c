@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,7 +273,7 @@ struct cache_entry {
 
 struct token_cache {
 	pthread_mutex_t mu;
-	const uint64_t *marker; /* mapped from the marker file; NULL: no caching */
+	int fd; /* the marker file; -1: no caching */
 	int64_t ttl_us;
 	struct cache_entry e[CACHE_SLOTS];
 };
@@ -303,12 +302,12 @@ marker_value(unsigned char v[MARKER_LEN])
 static void
 tokens_changed(struct dbconn *c)
 {
-	const char *db = sqlite3_db_filename(c->db, "main");
+	const char *db = store_path(c);
 	unsigned char v[MARKER_LEN];
 	char *path;
 	int fd;
 
-	if (!db || !*db)
+	if (!*db)
 		return;
 	path = marker_path(db);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -333,23 +332,22 @@ token_cache_new(const char *db_path, int64_t ttl_us)
 	struct token_cache *tc = xcalloc(1, sizeof(*tc));
 	char *path = marker_path(db_path);
 	unsigned char v[MARKER_LEN];
-	int fd;
 
 	pthread_mutex_init(&tc->mu, NULL);
 	tc->ttl_us = ttl_us;
 	marker_value(v);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0 && pwrite(fd, v, MARKER_LEN, 0) == MARKER_LEN) {
-		void *m = mmap(NULL, MARKER_LEN, PROT_READ, MAP_SHARED, fd, 0);
+	/* read with pread(), not mapped: a file cut short must not be a SIGBUS */
+	tc->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (tc->fd >= 0 && pwrite(tc->fd, v, MARKER_LEN, 0) != MARKER_LEN) {
+		int e = errno;
 
-		if (m != MAP_FAILED)
-			tc->marker = m;
+		close(tc->fd);
+		tc->fd = -1;
+		errno = e;
 	}
-	if (!tc->marker)
+	if (tc->fd < 0)
 		log_warn("%s: %s; every request reads its token from the database", path,
 			 strerror(errno));
-	if (fd >= 0)
-		close(fd);
 	free(path);
 	return tc;
 }
@@ -359,8 +357,8 @@ token_cache_free(struct token_cache *tc)
 {
 	if (!tc)
 		return;
-	if (tc->marker)
-		munmap((void *)tc->marker, MARKER_LEN);
+	if (tc->fd >= 0)
+		close(tc->fd);
 	pthread_mutex_destroy(&tc->mu);
 	OPENSSL_cleanse(tc, sizeof(*tc));
 	free(tc);
@@ -375,15 +373,16 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	struct dbconn *c;
 	uint64_t marker = 0;
 	int64_t now = 0;
+	bool cache;
 	int rc;
 
 	if (len == 0 || len > TOKEN_MAX_LEN)
 		return 1;
 	aupd_sha256(secret, len, NULL, 0, md);
 	e = &tc->e[md[0] % CACHE_SLOTS];
-	if (tc->marker) {
-		/* read before the database: a change after this is seen next time */
-		marker = __atomic_load_n(tc->marker, __ATOMIC_ACQUIRE);
+	/* read before the database: a change after this is seen next time */
+	cache = tc->fd >= 0 && pread(tc->fd, &marker, MARKER_LEN, 0) == MARKER_LEN;
+	if (cache) {
 		now = time_mono_us();
 		pthread_mutex_lock(&tc->mu);
 		if (e->used && e->marker == marker && now < e->until &&
@@ -397,7 +396,7 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	c = store_pool_get(pool);
 	rc = lookup_hash(c, md, who);
 	store_pool_put(pool, c);
-	if (rc == 0 && tc->marker) {
+	if (rc == 0 && cache) {
 		pthread_mutex_lock(&tc->mu);
 		e->used = true;
 		memcpy(e->md, md, sizeof(md));

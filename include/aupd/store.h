@@ -72,6 +72,8 @@ enum store_open_flags {
  */
 struct dbconn *store_open(const char *path, unsigned flags, struct aupd_error *err);
 void store_close(struct dbconn *c);
+/* The database file's full path as SQLite resolved it ("" for a memory database). */
+const char *store_path(const struct dbconn *c);
 /*
  * Applies forward migrations up to `version` only (store_open applies them
  * all): for tests of the migrations themselves.

@@ -1164,8 +1164,8 @@ START_TEST(token_cache_forgets_on_any_change)
 	c = open_rw(f.db);
 	pool = store_pool_new(f.db, 2, &err);
 	ck_assert_msg(pool != NULL, "%s", err.msg);
-	tc = token_cache_new(f.db, 3600 * 1000000LL);
-	snprintf(path, sizeof(path), "%s%s", f.db, TOKEN_MARKER_SUFFIX);
+	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
+	snprintf(path, sizeof(path), "%s%s", store_path(c), TOKEN_MARKER_SUFFIX);
 	ck_assert_int_eq(access(path, F_OK), 0);
 	ck_assert_int_eq(token_create(c, "cache-a", ROLE_AUDITOR, "agency-a", a, &err), 0);
 	ck_assert_int_eq(token_create(c, "cache-b", ROLE_INGEST, NULL, b, &err), 0);
@@ -1201,10 +1201,20 @@ START_TEST(token_cache_forgets_on_any_change)
 
 	/* with no time to live, every request reads the database */
 	token_cache_free(tc);
-	tc = token_cache_new(f.db, 0);
+	tc = token_cache_new(store_path(c), 0);
 	ck_assert_int_eq(token_create(c, "cache-c", ROLE_INGEST, NULL, b, &err), 0);
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
 	delete_token_row(f.db, "cache-c");
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
+
+	/* a marker cut short: every request reads the database (and nothing crashes) */
+	token_cache_free(tc);
+	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
+	ck_assert_int_eq(token_create(c, "cache-e", ROLE_INGEST, NULL, b, &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	snprintf(path, sizeof(path), "%s%s", store_path(c), TOKEN_MARKER_SUFFIX);
+	ck_assert_int_eq(truncate(path, 0), 0);
+	delete_token_row(f.db, "cache-e");
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
 	/* without a marker (it cannot be made) there is no caching, and no error */
