@@ -128,6 +128,17 @@ time_parse_rfc3339(const char *s, size_t len, aupd_time *out, const char **why)
 	return 0;
 }
 
+/* Writes v (0 <= v < 10^n) as n decimal digits; returns the end. */
+static char *
+put_digits(char *p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
 static void
 time_format(aupd_time t, char *buf, size_t len, int fracdigits)
 {
@@ -139,13 +150,34 @@ time_format(aupd_time t, char *buf, size_t len, int fracdigits)
 	unsigned m, d;
 
 	civil_from_days(days, &y, &m, &d);
-	if (fracdigits == 3)
+	if (y >= 0 && y <= 9999 && len >= 21 + (size_t)fracdigits + 1) {
+		/* the common case without printf: it is on every verdict's path */
+		char *p = buf;
+		int64_t frac = fracdigits == 3 ? us / 1000 : us;
+
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, m, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = 'T';
+		p = put_digits(p, rem / 3600, 2);
+		*p++ = ':';
+		p = put_digits(p, rem / 60 % 60, 2);
+		*p++ = ':';
+		p = put_digits(p, rem % 60, 2);
+		*p++ = '.';
+		p = put_digits(p, frac, fracdigits);
+		*p++ = 'Z';
+		*p = '\0';
+	} else if (fracdigits == 3) {
 		snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
 			 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
 			 (int)(us / 1000));
-	else
+	} else {
 		snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
 			 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)us);
+	}
 }
 
 void

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -206,6 +207,42 @@ START_TEST(time_format_ms_values)
 	ck_assert_str_eq(buf, "1969-12-31T23:59:59.000Z");
 	time_format_us(utc(2026, 1, 15, 10, 0, 0) + 7, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2026-01-15T10:00:00.000007Z");
+}
+END_TEST
+
+/* Against the C library's gmtime_r(), over years 1 to 9999 and a little beyond. */
+START_TEST(time_format_matches_gmtime)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	char buf[40], want[64], small[12];
+
+	for (int i = 0; i < 5000; i++) {
+		int64_t secs, us;
+		struct tm tm;
+		time_t tt;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* 0001-01-01 .. 10100-01-01 */
+		secs = -62135596800LL + (int64_t)(x % (318909081600ULL + 62135596800ULL));
+		us = (int64_t)((x >> 20) % AUPD_USEC);
+		tt = (time_t)secs;
+		ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
+		snprintf(want, sizeof(want), "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+			 (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, (long long)us);
+		time_format_us(secs * AUPD_USEC + us, buf, sizeof(buf));
+		ck_assert_str_eq(buf, want);
+		/* milliseconds: the same, cut to three digits */
+		memcpy(want + strlen(want) - 4, "Z", 2);
+		time_format_ms(secs * AUPD_USEC + us, buf, sizeof(buf));
+		ck_assert_str_eq(buf, want);
+		/* a buffer too short gets a terminated prefix */
+		time_format_ms(secs * AUPD_USEC + us, small, sizeof(small));
+		ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+		ck_assert_int_eq(strncmp(small, want, sizeof(small) - 1), 0);
+	}
 }
 END_TEST
 
@@ -418,6 +455,7 @@ util_suite(void)
 	tcase_add_test(tc, time_leap_second);
 	tcase_add_test(tc, time_respects_len);
 	tcase_add_test(tc, time_format_ms_values);
+	tcase_add_test(tc, time_format_matches_gmtime);
 	tcase_add_test(tc, time_round_trip);
 	suite_add_tcase(s, tc);
 
