@@ -337,7 +337,7 @@ token_cache_new(const char *db_path, int64_t ttl_us)
 	tc->ttl_us = ttl_us;
 	marker_value(v);
 	/* read with pread(), not mapped: a file cut short must not be a SIGBUS */
-	tc->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	tc->fd = *db_path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
 	if (tc->fd >= 0 && pwrite(tc->fd, v, MARKER_LEN, 0) != MARKER_LEN) {
 		int e = errno;
 
@@ -373,6 +373,7 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	struct dbconn *c;
 	uint64_t marker = 0;
 	int64_t now = 0;
+	struct stat st;
 	bool cache;
 	int rc;
 
@@ -380,8 +381,13 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 		return 1;
 	aupd_sha256(secret, len, NULL, 0, md);
 	e = &tc->e[md[0] % CACHE_SLOTS];
-	/* read before the database: a change after this is seen next time */
-	cache = tc->fd >= 0 && pread(tc->fd, &marker, MARKER_LEN, 0) == MARKER_LEN;
+	/*
+	 * Read before the database: a change after this is seen next time.  A
+	 * marker deleted or renamed over since the start is not the file
+	 * `aupd token` writes: no caching then.
+	 */
+	cache = tc->fd >= 0 && pread(tc->fd, &marker, MARKER_LEN, 0) == MARKER_LEN &&
+		fstat(tc->fd, &st) == 0 && st.st_nlink > 0;
 	if (cache) {
 		now = time_mono_us();
 		pthread_mutex_lock(&tc->mu);

@@ -1217,6 +1217,15 @@ START_TEST(token_cache_forgets_on_any_change)
 	delete_token_row(f.db, "cache-e");
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
+	/* a marker deleted while the daemon runs: no caching from then on */
+	token_cache_free(tc);
+	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
+	ck_assert_int_eq(token_create(c, "cache-f", ROLE_INGEST, NULL, b, &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(token_revoke(c, "cache-f", &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
+
 	/* without a marker (it cannot be made) there is no caching, and no error */
 	snprintf(path, sizeof(path), "%s/no/such/dir/aupd.db", f.dir);
 	nocache = token_cache_new(path, 3600 * 1000000LL);
