@@ -1149,6 +1149,24 @@ delete_token_row(const char *db_path, const char *name)
 	sqlite3_free(sql);
 }
 
+/*
+ * Replaces *tc with a new cache of time to live `ttl_us`, and creates the
+ * token `name` (its secret in `secret`) and checks it once, so that the
+ * cache holds it.
+ */
+static void
+cache_one(struct token_cache **tc, int64_t ttl_us, struct dbconn *c, struct store_pool *pool,
+	  const char *name, char secret[TOKEN_SECRET_LEN + 1])
+{
+	struct aupd_error err = {0};
+	struct principal who;
+
+	token_cache_free(*tc);
+	*tc = token_cache_new(store_path(c), ttl_us);
+	ck_assert_int_eq(token_create(c, name, ROLE_INGEST, NULL, secret, &err), 0);
+	ck_assert_int_eq(token_authenticate_cached(*tc, pool, secret, strlen(secret), &who), 0);
+}
+
 START_TEST(token_cache_forgets_on_any_change)
 {
 	char a[TOKEN_SECRET_LEN + 1], b[TOKEN_SECRET_LEN + 1], path[4200];
@@ -1200,28 +1218,18 @@ START_TEST(token_cache_forgets_on_any_change)
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 1);
 
 	/* with no time to live, every request reads the database */
-	token_cache_free(tc);
-	tc = token_cache_new(store_path(c), 0);
-	ck_assert_int_eq(token_create(c, "cache-c", ROLE_INGEST, NULL, b, &err), 0);
-	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	cache_one(&tc, 0, c, pool, "cache-c", b);
 	delete_token_row(f.db, "cache-c");
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
 	/* a marker cut short: every request reads the database (and nothing crashes) */
-	token_cache_free(tc);
-	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
-	ck_assert_int_eq(token_create(c, "cache-e", ROLE_INGEST, NULL, b, &err), 0);
-	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
-	snprintf(path, sizeof(path), "%s%s", store_path(c), TOKEN_MARKER_SUFFIX);
+	cache_one(&tc, 3600 * 1000000LL, c, pool, "cache-e", b);
 	ck_assert_int_eq(truncate(path, 0), 0);
 	delete_token_row(f.db, "cache-e");
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
 	/* a marker deleted while the daemon runs: no caching from then on */
-	token_cache_free(tc);
-	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
-	ck_assert_int_eq(token_create(c, "cache-f", ROLE_INGEST, NULL, b, &err), 0);
-	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 0);
+	cache_one(&tc, 3600 * 1000000LL, c, pool, "cache-f", b);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(token_revoke(c, "cache-f", &err), 0);
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
