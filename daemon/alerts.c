@@ -343,6 +343,7 @@ alerts_change(struct alert_tx *tx, const char *id, const char *action, const cha
 	const char *to = ack ? "acknowledged" : "resolved";
 	aupd_time now = time_now();
 	char state[24] = "";
+	bool forbidden = false;
 	sqlite3_stmt *st;
 	json_t *doc;
 	int rc;
@@ -355,15 +356,16 @@ alerts_change(struct alert_tx *tx, const char *id, const char *action, const cha
 		const char *tenant = (const char *)sqlite3_column_text(st, 1);
 
 		if (scope_tenant && (!tenant || strcmp(tenant, scope_tenant) != 0))
-			rc = SQLITE_DONE; /* invisible to this token: as if absent */
-		else
-			snprintf(state, sizeof(state), "%s", sqlite3_column_text(st, 0));
+			forbidden = true;
+		snprintf(state, sizeof(state), "%s", sqlite3_column_text(st, 0));
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(tx->db, err, "cannot read an alert");
 	if (!state[0])
 		return 404;
+	if (forbidden)
+		return 403;
 	if ((ack && strcmp(state, "open") != 0) || (!ack && !strcmp(state, "resolved")))
 		return 409;
 	if (prepare(tx->db, "UPDATE alerts SET state = ?, updated_at = ? WHERE id = ?", &st, err) < 0)
@@ -388,7 +390,7 @@ alerts_change(struct alert_tx *tx, const char *id, const char *action, const cha
 }
 
 json_t *
-alerts_get(struct dbconn *c, const char *id, const char *scope_tenant)
+alerts_get(struct dbconn *c, const char *id)
 {
 	struct aupd_error err;
 	sqlite3_stmt *st;
@@ -397,11 +399,6 @@ alerts_get(struct dbconn *c, const char *id, const char *scope_tenant)
 	doc = load_doc(c, id, &err);
 	if (!doc)
 		return NULL;
-	if (scope_tenant && (!json_is_string(json_object_get(doc, "tenant")) ||
-			     strcmp(json_string_value(json_object_get(doc, "tenant")), scope_tenant))) {
-		json_decref(doc);
-		return NULL;
-	}
 	hist = json_array();
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT seq, action, time, token, note FROM alert_history "

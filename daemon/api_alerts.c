@@ -138,17 +138,36 @@ api_get_alerts(struct http_req *req)
 	api_respond_page(req, items, more, last, alert_columns, csv_alert);
 }
 
+/* 403 for an alert outside the tenant a token is bound to (or of no tenant). */
+static void
+alert_forbidden(struct http_req *req, const char *id)
+{
+	const struct principal *who = http_principal(req);
+
+	http_problem(req, 403, "forbidden-tenant", NULL,
+		     "token '%s' is bound to tenant '%s' and may not see alert '%s', "
+		     "which is not that tenant's",
+		     who->name, who->tenant, id);
+}
+
 void
 api_get_alert(struct http_req *req)
 {
 	struct app *app = app_of(req);
 	const struct principal *who = http_principal(req);
 	struct dbconn *c = store_pool_get(app->pool);
-	json_t *doc = alerts_get(c, http_param(req, 0), who->tenant_bound ? who->tenant : NULL);
+	json_t *doc = alerts_get(c, http_param(req, 0));
+	const char *tenant;
 
 	store_pool_put(app->pool, c);
 	if (!doc) {
 		http_problem(req, 404, "not-found", NULL, "no alert '%s'", http_param(req, 0));
+		return;
+	}
+	tenant = json_string_value(json_object_get(doc, "tenant"));
+	if (who->tenant_bound && (!tenant || strcmp(tenant, who->tenant) != 0)) {
+		alert_forbidden(req, http_param(req, 0));
+		json_decref(doc);
 		return;
 	}
 	http_respond_json(req, 200, doc);
@@ -163,6 +182,8 @@ change_resumed(struct http_req *req)
 		http_add_header(req, "Retry-After", "1");
 		http_problem(req, 503, "storage-unavailable", NULL,
 			     "the change was not recorded: %s", job->error);
+	} else if (job->alert_result == 403) {
+		alert_forbidden(req, job->alert_id);
 	} else if (job->alert_result == 404) {
 		http_problem(req, 404, "not-found", NULL, "no alert '%s'", job->alert_id);
 	} else if (job->alert_result == 409) {

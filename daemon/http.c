@@ -550,6 +550,39 @@ find_route(struct http_req *req, const char *raw_path)
 	sb_free(&allow);
 }
 
+/* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
+static const char *
+bearer(const char *h, size_t *len)
+{
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	*len = strlen(h);
+	while (*len && h[*len - 1] == ' ')
+		(*len)--;
+	return h;
+}
+
+/*
+ * A request answered before its route was known (400, 404, 405) is still
+ * made with a token when one is sent: learn whose it is, without changing the
+ * answer, so that the before_send hook can record an auditor's or operator's
+ * request like any other.
+ */
+static void
+identify(struct http_req *req)
+{
+	struct http_server *srv = req->srv;
+	size_t len;
+	const char *h = bearer(http_header(req, "Authorization"), &len);
+
+	if (h && srv->hooks.authenticate &&
+	    srv->hooks.authenticate(srv->hooks.ctx, h, len, &req->who) != 0)
+		memset(&req->who, 0, sizeof(req->who));
+}
+
 static void
 authenticate(struct http_req *req)
 {
@@ -562,19 +595,14 @@ authenticate(struct http_req *req)
 
 	if (req->route->flags & ROUTE_PUBLIC)
 		return;
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+	if (!bearer(h, &len)) {
 		http_add_header(req, "WWW-Authenticate", "Bearer realm=\"aupd\"");
 		http_problem(req, 401, "unauthorized", NULL,
 			     h ? "the Authorization header must be 'Bearer TOKEN'"
 			       : "this endpoint needs an Authorization: Bearer TOKEN header");
 		return;
 	}
-	h += 7;
-	while (*h == ' ')
-		h++;
-	len = strlen(h);
-	while (len && h[len - 1] == ' ')
-		len--;
+	h = bearer(h, &len);
 	rc = srv->hooks.authenticate ? srv->hooks.authenticate(srv->hooks.ctx, h, len, &req->who)
 				     : 1;
 	if (rc < 0) {
@@ -615,6 +643,7 @@ begin(struct http_req *req, const char *url)
 	if (!req->path) {
 		req->path = xstrdup(url);
 		http_problem(req, 400, "bad-request", NULL, "the path has an invalid %%-escape");
+		identify(req);
 		return;
 	}
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
@@ -622,11 +651,14 @@ begin(struct http_req *req, const char *url)
 		http_problem(req, 400, "bad-request", NULL,
 			     "the query has more than %d arguments or an invalid %%-escape",
 			     MAX_QUERY_ARGS);
+		identify(req);
 		return;
 	}
 	find_route(req, url);
-	if (req->resp)
+	if (req->resp) {
+		identify(req);
 		return;
+	}
 	authenticate(req);
 	if (req->resp)
 		return;

@@ -33,8 +33,9 @@ int alerts_on_hit(struct alert_tx *tx, const struct escalation_hit *hit, int64_t
  * Moves an alert through its lifecycle: "ack" (open -> acknowledged) or
  * "resolve" (open or acknowledged -> resolved), with the operator's note.
  * Returns 0 (and the new alert document in *doc), 404 when there is no such
- * alert (or the token's tenant may not see it), 409 when the state does not
- * allow it, or -1 on a storage error.
+ * alert, 403 when it belongs to another tenant than scope_tenant (or to none)
+ * while scope_tenant is set, 409 when the state does not allow it, or -1 on a
+ * storage error.
  */
 int alerts_change(struct alert_tx *tx, const char *id, const char *action, const char *note,
 		  const char *token, const char *scope_tenant, char **doc, struct aupd_error *err);
@@ -45,8 +46,8 @@ int alerts_change(struct alert_tx *tx, const char *id, const char *action, const
 	"first_time, last_time, count, seqs, last_seq, cooldown_until"
 json_t *alert_doc(sqlite3_stmt *st);
 
-/* One alert with its history and deliveries, or NULL (none, or not visible to the scope). */
-json_t *alerts_get(struct dbconn *c, const char *id, const char *scope_tenant);
+/* One alert with its history and deliveries, or NULL when there is none. */
+json_t *alerts_get(struct dbconn *c, const char *id);
 
 /* ---- the outbox, as the notifier sees it ---- */
 

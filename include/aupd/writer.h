@@ -53,7 +53,7 @@ struct writer_job {
 	char *note;
 	char *token;
 	char *scope_tenant;
-	int alert_result; /* 0, 404 or 409 */
+	int alert_result; /* 0, 403, 404 or 409 */
 	char *alert_doc;  /* the alert after the change */
 	/* JOB_OUTBOX */
 	int64_t outbox_id;

@@ -533,12 +533,13 @@ def test_tenant_scoping():
             assert [x["id"] for x in s.alerts(token=tok)] == [b["id"]]
             assert [x["id"] for x in s.alerts("?state=open", token=tok)] == [b["id"]]
             assert_problem(s.d.get("/v1/alerts?tenant=tenant-a", token=tok), 403)
-            assert_problem(s.d.get("/v1/alerts/" + a["id"], token=tok), 404)
+            assert_problem(s.d.get("/v1/alerts/" + a["id"], token=tok), 403, a["id"])
+            assert_problem(s.d.get("/v1/alerts/alert-99999", token=tok), 404)
             assert s.alert(b["id"], token=tok)["tenant"] == "tenant-b"
         r = s.d.get("/v1/alerts", token=aud_b, headers={"Accept": "text/csv"})
         assert "tenant-a" not in r.body.decode(), r.body
         for action in ("ack", "resolve"):
-            assert_problem(s.change(a["id"], action, "x", token=op_b), 404)
+            assert_problem(s.change(a["id"], action, "x", token=op_b), 403, a["id"])
         assert s.alert(a["id"])["state"] == "open"
         r = s.change(b["id"], "ack", "mine", token=op_b)
         assert r.status == 200 and r.json()["state"] == "acknowledged", r

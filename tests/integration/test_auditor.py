@@ -411,7 +411,7 @@ def test_scoping_on_every_endpoint():
         r = s.get("/v1/alerts", token=tok)
         assert [a["id"] for a in r.json()["items"]] == [b_alert["id"]], r
         assert_problem(s.get("/v1/alerts?tenant=tenant-alpha", token=tok), 403)
-        assert_problem(s.get("/v1/alerts/" + a_alert["id"], token=tok), 404)
+        assert_problem(s.get("/v1/alerts/" + a_alert["id"], token=tok), 403, "tenant-bravo")
         assert s.get("/v1/alerts/" + b_alert["id"], token=tok).status == 200
         # the audit log: its own records whole, the others' only seq and hash
         r = s.get("/v1/audit/log", token=tok)
@@ -527,6 +527,31 @@ def test_access_records_of_a_scoped_token_and_without_the_setting():
         assert s.get("/v1/alerts", token=tok).status == 200
         seq, tenant, body = access_records(s.d)[-1]
         assert body["token"] == "auditor-bravo" and tenant == "tenant-bravo", (tenant, body)
+
+
+def test_unknown_paths_and_wrong_methods_are_recorded():
+    with Setup() as s:
+        n0 = len(access_records(s.d))
+        assert_problem(s.get("/v1/nothing-here?x=1", headers={"X-Justification": "probe"}), 404)
+        assert_problem(s.d.request("DELETE", "/v1/verdicts", token=s.op), 405)
+        assert_problem(s.get("/v1/%zz"), 400)
+        # an ingest token, no token and an unknown token are not recorded
+        assert_problem(s.get("/v1/nothing-here", token=s.ing), 404)
+        assert_problem(s.d.get("/v1/nothing-here", token=None), 404)
+        assert_problem(s.d.get("/v1/nothing-here", token="not-a-token"), 404)
+
+        def recorded():
+            return [b for _, _, b in access_records(s.d)[n0:]]
+        deadline = time.time() + 30 * SLOW
+        while len(recorded()) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        got = recorded()
+        assert [(b["token"], b["method"], b["target"], b["status"]) for b in got] == [
+            ("auditor-1", "GET", "/v1/nothing-here?x=1", 404),
+            ("operator-1", "DELETE", "/v1/verdicts", 405),
+            ("auditor-1", "GET", "/v1/%zz", 400)], got
+        assert got[0]["justification"] == "probe", got
 
 
 def test_rate_limit_per_token():
