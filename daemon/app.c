@@ -170,12 +170,16 @@ app_load_rules(struct app *app, struct diag_list *dl)
 	const struct config *cfg = app->cfg;
 	const char **names = xcalloc(cfg->n_notifiers + 1, sizeof(char *));
 	struct ruleset_opts opts = {.notifiers = names, .n_notifiers = cfg->n_notifiers};
-	size_t before = dl->n;
+	size_t before = dl->n, n_paths;
 	struct ruleset *rs;
+	const char *note;
 
 	for (size_t i = 0; i < cfg->n_notifiers; i++)
 		names[i] = cfg->notifiers[i].name;
-	rs = ruleset_load((const char *const *)cfg->rules, cfg->n_rules, &opts, dl);
+	n_paths = config_rules_to_load(cfg, &note);
+	if (note)
+		log_warn("rules: %s: %s", cfg->rules[0], note);
+	rs = ruleset_load((const char *const *)cfg->rules, n_paths, &opts, dl);
 	free(names);
 	if (!rs)
 		log_diags(dl, before);

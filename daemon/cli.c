@@ -1,6 +1,7 @@
 /* cli.c - shared helpers for the subcommands */
 #include "aupd/cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,22 @@ bool
 cli_is_help(const char *a)
 {
 	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+void
+cli_bad_option(const char *cmd, int c, char **argv)
+{
+	char shortopt[3] = {'-', (char)optopt, 0};
+	/* a missing value, or an unknown long option: the argument as given */
+	const char *opt = c == ':' || !optopt ? argv[optind - 1] : shortopt;
+	char help[64];
+
+	snprintf(help, sizeof(help), "%s", cmd);
+	help[strcspn(help, " ")] = 0;
+	if (c == ':')
+		cli_error("%s: option '%s' needs a value (see 'aupd %s --help')", cmd, opt, help);
+	else
+		cli_error("%s: unknown option '%s' (see 'aupd %s --help')", cmd, opt, help);
 }
 
 int

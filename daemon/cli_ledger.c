@@ -137,7 +137,8 @@ cmd_verify(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			db = optarg;
@@ -158,7 +159,7 @@ cmd_verify(int argc, char **argv)
 			fputs(verify_usage, stdout);
 			return 0;
 		default:
-			fputs(verify_usage, stderr);
+			cli_bad_option("verify", c, argv);
 			return 2;
 		}
 	}
@@ -240,9 +241,13 @@ cmd_token(int argc, char **argv)
 	enum role role;
 	int c, rc = 1;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(token_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc < 2) {
+		cli_error("token: name a subcommand: create, list or revoke (see 'aupd token --help')");
+		return 2;
+	}
+	if (cli_is_help(argv[1])) {
+		fputs(token_usage, stdout);
+		return 0;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
@@ -250,7 +255,8 @@ cmd_token(int argc, char **argv)
 		return 2;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			name = optarg;
@@ -271,7 +277,9 @@ cmd_token(int argc, char **argv)
 			fputs(token_usage, stdout);
 			return 0;
 		default:
-			fputs(token_usage, stderr);
+			cli_bad_option(!strcmp(sub, "create") ? "token create"
+				       : !strcmp(sub, "list") ? "token list" : "token revoke",
+				       c, argv + 1);
 			return 2;
 		}
 	}

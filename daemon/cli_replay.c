@@ -589,9 +589,9 @@ cmd_replay(int argc, char **argv)
 		return 2;
 	}
 	if (n_paths == 0 || !events) {
-		cli_error("replay: %s", n_paths == 0 ? "--rules FILE|DIR is required"
-						     : "name the EVENTS file (or - for stdin)");
-		fputs(replay_usage, stderr);
+		cli_error("replay: %s (see 'aupd replay --help')",
+			  n_paths == 0 ? "--rules FILE|DIR is required"
+				       : "name the EVENTS file (or - for stdin)");
 		free(paths);
 		return 2;
 	}

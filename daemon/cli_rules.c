@@ -74,11 +74,16 @@ cmd_rules(int argc, char **argv)
 	struct diag_list dl = {0};
 	struct ruleset *rs;
 	size_t n_paths = 0;
+	bool from_config = false;
 	int rc;
 
-	if (argc < 2 || cli_is_help(argv[1])) {
-		fputs(rules_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc < 2) {
+		cli_error("rules: name a subcommand: check or test (see 'aupd rules --help')");
+		return 2;
+	}
+	if (cli_is_help(argv[1])) {
+		fputs(rules_usage, stdout);
+		return 0;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "check") != 0 && strcmp(sub, "test") != 0) {
@@ -124,20 +129,30 @@ cmd_rules(int argc, char **argv)
 		opts.notifiers = names;
 		opts.n_notifiers = cfg->n_notifiers;
 		if (n_paths == 0) {
+			const char *note;
+			size_t n = config_rules_to_load(cfg, &note);
+
+			if (note)
+				fprintf(stderr, "%s: warning: %s\n", cfg->rules[0], note);
 			paths = xrealloc(paths, (cfg->n_rules + 1) * sizeof(*paths));
-			for (size_t i = 0; i < cfg->n_rules; i++)
+			for (size_t i = 0; i < n; i++)
 				paths[n_paths++] = cfg->rules[i];
+			from_config = true;
 		}
 	}
-	if (n_paths == 0) {
-		cli_error("rules %s: name at least one rule file or directory", sub);
-		fputs(rules_usage, stderr);
+	if (n_paths == 0 && !from_config) {
+		cli_error("rules %s: name at least one rule file or directory (see 'aupd rules --help')",
+			  sub);
 		free(paths);
 		return 2;
 	}
 	rs = ruleset_load(paths, n_paths, &opts, &dl);
 	if (!rs) {
 		cli_print_diags(&dl);
+		/* the summary line comes last all the same: no test could run */
+		if (!strcmp(sub, "test"))
+			printf("0 passed, 0 failed, %zu error%s (the rules do not load)\n", dl.n,
+			       dl.n == 1 ? "" : "s");
 		rc = 1;
 	} else {
 		rc = !strcmp(sub, "check") ? rules_check(rs) : rules_test(rs);

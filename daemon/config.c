@@ -3,8 +3,10 @@
 #include "aupd/yamldoc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -21,6 +23,7 @@ config_new_default(void)
 	cfg->rules = xcalloc(1, sizeof(char *));
 	cfg->rules[0] = xstrdup("/etc/aupd/rules.d");
 	cfg->n_rules = 1;
+	cfg->rules_defaulted = true;
 	cfg->default_effect = EFFECT_ALLOW;
 	cfg->max_body = 8u << 20;
 	cfg->max_batch = 10000;
@@ -445,6 +448,7 @@ load_rules(struct loader *ld, yaml_node_t *v)
 		if (!s)
 			return;
 		free_rules(c);
+		c->rules_defaulted = false;
 		c->rules = xcalloc(1, sizeof(char *));
 		c->rules[0] = resolve_path(ld, s);
 		c->n_rules = 1;
@@ -456,6 +460,7 @@ load_rules(struct loader *ld, yaml_node_t *v)
 		return;
 	}
 	free_rules(c);
+	c->rules_defaulted = false;
 	c->rules = xcalloc((size_t)(v->data.sequence.items.top - v->data.sequence.items.start) + 1,
 			   sizeof(char *));
 	YSEQ_FOREACH(&ld->yd, v, it) {
@@ -575,4 +580,19 @@ config_load(const char *path, struct diag_list *dl)
 	cfg = config_load_buf(path, buf, len, dl);
 	free(buf);
 	return cfg;
+}
+
+size_t
+config_rules_to_load(const struct config *cfg, const char **note)
+{
+	struct stat sb;
+
+	*note = NULL;
+	if (cfg->rules_defaulted && cfg->n_rules == 1 && stat(cfg->rules[0], &sb) < 0 &&
+	    errno == ENOENT) {
+		*note = "the default rules directory does not exist and the configuration "
+			"names no rules: running with no rules (every verdict is default_effect)";
+		return 0;
+	}
+	return cfg->n_rules;
 }

@@ -27,7 +27,8 @@ main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	if (!cmd) {
-		fputs(usage, stderr);
+		cli_error("name a command: serve, rules, replay, verify, token or version "
+			  "(see 'aupd --help')");
 		return 2;
 	}
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -120,7 +120,8 @@ cmd_serve(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -129,7 +130,7 @@ cmd_serve(int argc, char **argv)
 			fputs(serve_usage, stdout);
 			return 0;
 		default:
-			fputs(serve_usage, stderr);
+			cli_bad_option("serve", c, argv);
 			return 2;
 		}
 	}

@@ -58,11 +58,10 @@ aupd_error_at(struct aupd_error *err, const char *file, int line, int col, const
 void
 aupd_error_format(const struct aupd_error *err, char *buf, size_t len)
 {
-	if (err->file[0] && err->line > 0)
-		snprintf(buf, len, "%s:%d:%d: error: %s", err->file, err->line, err->col,
-			 err->msg);
-	else if (err->file[0])
-		snprintf(buf, len, "%s: error: %s", err->file, err->msg);
+	/* an error about a whole file (it cannot be opened, say) points at 1:1 */
+	if (err->file[0])
+		snprintf(buf, len, "%s:%d:%d: error: %s", err->file, err->line > 0 ? err->line : 1,
+			 err->line > 0 && err->col > 0 ? err->col : 1, err->msg);
 	else
 		snprintf(buf, len, "%s", err->msg);
 }

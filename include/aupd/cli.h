@@ -23,6 +23,13 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True for --help and -h. */
 bool cli_is_help(const char *arg);
+
+/*
+ * After getopt_long (with opterr = 0 and an optstring starting with ':')
+ * returned c, '?' or ':': prints the one-line error for the option at hand,
+ * naming the command ("serve", "token create") and its --help.
+ */
+void cli_bad_option(const char *cmd, int c, char **argv);
 /*
  * Matches "--name VALUE", "--name=VALUE" or "SHORT VALUE" (shortname may be
  * NULL) at argv[*i]: 1 with *val set and *i past a separate value, 0 when

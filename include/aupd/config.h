@@ -36,6 +36,7 @@ struct config {
 	char *state_dir;
 	char **rules;
 	size_t n_rules;
+	bool rules_defaulted; /* no rules: key; see config_rules_to_load() */
 	enum effect default_effect;
 
 	uint64_t max_body;
@@ -70,6 +71,14 @@ struct config *config_new_default(void);
  * on any problem NULL is returned.  Relative paths in the file are resolved
  * against the file's directory.  The caller owns the result.
  */
+/*
+ * How many of cfg->rules to load: all of them, except that the default
+ * directory (no rules: key in the file) is left out while it does not exist,
+ * so that an empty configuration starts with no rules. *note is then set to
+ * say so (for a warning), else NULL.
+ */
+size_t config_rules_to_load(const struct config *cfg, const char **note);
+
 struct config *config_load(const char *path, struct diag_list *dl);
 /* As config_load(), from memory; `name` labels diagnostics and anchors relative paths. */
 struct config *config_load_buf(const char *name, const char *buf, size_t len,

@@ -26,7 +26,7 @@ void aupd_error_set(struct aupd_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void aupd_error_at(struct aupd_error *err, const char *file, int line, int col,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Formats as "FILE:LINE:COL: error: MSG" when positioned, else "MSG". */
+/* "FILE:LINE:COL: error: MSG" (1:1 for an error about a whole file), or "MSG" without a file. */
 void aupd_error_format(const struct aupd_error *err, char *buf, size_t len);
 
 /*

@@ -184,6 +184,54 @@ def test_address_in_use_is_a_clear_error():
         d.stop()
 
 
+def test_configuration_without_rules_key_starts():
+    # every key has a default: a file naming only where to listen and keep state starts,
+    # with the default rules directory, or with no rules while it does not exist
+    with Daemon() as d:
+        write(d.config_path, "listen: 127.0.0.1:0\nstate_dir: %s\n" % d.state)
+        d.start()
+        assert d.get("/readyz").status == 200
+        if not os.path.exists("/etc/aupd/rules.d"):
+            assert "/etc/aupd/rules.d: the default rules directory does not exist" in d.log()
+            tok = d.token("aud", "auditor")
+            assert d.get("/v1/rules", token=tok).json()["rules"] == []
+        d.stop()
+
+
+def test_usage_errors_are_one_line():
+    for args in ([], ["rules"], ["rules", "check"], ["rules", "test"], ["token"],
+                 ["token", "create"], ["token", "create", "--bogus"], ["token", "list", "-c"],
+                 ["serve", "--bogus"], ["serve", "--config"], ["serve", "-x"],
+                 ["replay", "events.ndjson"], ["replay", "--rules", "r"],
+                 ["verify", "--frobnicate"], ["version", "extra"], ["frobnicate"]):
+        p = cli(*args, check=False)
+        assert p.returncode == 2, (args, p)
+        lines = p.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("aupd: "), (args, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
+    p = cli("serve", "--config", check=False)
+    assert "option '--config' needs a value" in p.stderr, p.stderr
+    p = cli("serve", "--bogus", check=False)
+    assert "unknown option '--bogus'" in p.stderr, p.stderr
+
+
+def test_rules_errors_always_have_a_position():
+    tmp = tempfile.mkdtemp()
+    missing = os.path.join(tmp, "missing.yaml")
+    p = cli("rules", "check", missing, check=False)
+    assert p.returncode == 1 and p.stderr.startswith(missing + ":1:1: error: cannot open"), p
+    bad = os.path.join(tmp, "bad.yaml")
+    write(bad, "version: 1\nrules:\n  - id: x\n    bogus: 1\n")
+    for sub in ("check", "test"):
+        p = cli("rules", sub, bad, missing, check=False)
+        assert p.returncode == 1, p
+        errs = p.stderr.splitlines()
+        assert bad + ":4:5: error: unknown rule key 'bogus'" in errs, errs
+        assert missing + ":1:1: error: cannot open: No such file or directory" in errs, errs
+    # rules test ends with its summary line all the same
+    assert p.stdout.splitlines()[-1] == "0 passed, 0 failed, 2 errors (the rules do not load)", p
+
+
 def test_every_subcommand_has_help():
     for args in (["--help"], ["serve", "--help"], ["rules", "--help"], ["replay", "--help"],
                  ["verify", "--help"], ["token", "--help"], ["token", "create", "--help"],
