@@ -330,8 +330,11 @@ cmd_token(int argc, char **argv)
 		rc = rc ? 1 : 0;
 	} else if (!strcmp(sub, "revoke")) {
 		rc = token_revoke(db, name, &err);
-		if (rc > 0)
+		if (rc == 1)
 			cli_error("token revoke: no active token named '%s'", name);
+		else if (rc == 2)
+			cli_error("token revoke: '%s' is revoked in the database, but %s", name,
+				  err.msg);
 		else if (rc < 0)
 			cli_error("token revoke: %s", err.msg);
 		rc = rc ? 1 : 0;

@@ -20,7 +20,7 @@
 #define MARKER_LEN 8
 #define CACHE_SLOTS 64 /* direct-mapped by the first byte of the hash */
 
-static void tokens_changed(struct dbconn *c);
+static int tokens_changed(struct dbconn *c, struct aupd_error *err);
 
 bool
 token_name_valid(const char *s)
@@ -130,8 +130,7 @@ token_create(struct dbconn *c, const char *name, enum role role, const char *ten
 	if (token_record(c, "create", name, role_name(role), tenant, err) < 0 ||
 	    store_commit(c, err) < 0)
 		goto err_rollback;
-	tokens_changed(c);
-	return 0;
+	return 0; /* no cache holds a token before it exists: nothing to tell */
 
 err_rollback:
 	store_rollback(c);
@@ -174,9 +173,8 @@ token_revoke(struct dbconn *c, const char *name, struct aupd_error *err)
 	}
 	if (token_record(c, "revoke", name, NULL, tenant, err) < 0 || store_commit(c, err) < 0)
 		goto err_rollback;
-	tokens_changed(c);
 	free(tenant);
-	return 0;
+	return tokens_changed(c, err) < 0 ? 2 : 0;
 
 err_rollback:
 	free(tenant);
@@ -298,32 +296,38 @@ marker_value(unsigned char v[MARKER_LEN])
 /*
  * Tells running daemons that tokens changed (token_cache_new made the
  * marker; with no daemon ever started there is none, and nothing to tell).
+ * 0, or -1 with `err` saying what a running daemon may still do.
  */
-static void
-tokens_changed(struct dbconn *c)
+static int
+tokens_changed(struct dbconn *c, struct aupd_error *err)
 {
 	const char *db = store_path(c);
 	unsigned char v[MARKER_LEN];
 	char *path;
-	int fd;
+	int fd, rc = 0;
 
 	if (!*db)
-		return;
+		return 0;
 	path = marker_path(db);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 && errno != ENOENT)
-		log_warn("cannot open %s (%s): a running aupd may accept the tokens it checked "
-			 "before this change for up to %s more",
-			 path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+	if (fd < 0 && errno != ENOENT) {
+		aupd_error_set(err, "cannot open %s (%s): a running aupd may accept the tokens "
+			       "it checked before this change for up to %s more",
+			       path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+		rc = -1;
+	}
 	if (fd >= 0) {
 		marker_value(v);
-		if (pwrite(fd, v, MARKER_LEN, 0) != MARKER_LEN)
-			log_warn("cannot write %s (%s): a running aupd may accept the tokens it "
-				 "checked before this change for up to %s more",
-				 path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+		if (pwrite(fd, v, MARKER_LEN, 0) != MARKER_LEN) {
+			aupd_error_set(err, "cannot write %s (%s): a running aupd may accept "
+				       "the tokens it checked before this change for up to %s more",
+				       path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
+			rc = -1;
+		}
 		close(fd);
 	}
 	free(path);
+	return rc;
 }
 
 struct token_cache *

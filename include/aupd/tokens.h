@@ -25,7 +25,12 @@ bool tenant_valid(const char *tenant);
  */
 int token_create(struct dbconn *c, const char *name, enum role role, const char *tenant,
 		 char secret[TOKEN_SECRET_LEN + 1], struct aupd_error *err);
-/* Revokes the active token `name` (with a ledger record).  0, 1 when none, -1 on error. */
+/*
+ * Revokes the active token `name` (with a ledger record).  0; 1 when there is
+ * none; 2 when it is revoked but the marker could not be rewritten, so that
+ * a running daemon may accept it for up to TOKEN_CACHE_TTL_TEXT more (`err`
+ * says why); -1 on error (nothing changed).
+ */
 int token_revoke(struct dbconn *c, const char *name, struct aupd_error *err);
 /* Prints the tokens as a table (active ones, or all with `all`). */
 int token_list(struct dbconn *c, bool all, FILE *out, struct aupd_error *err);
@@ -37,7 +42,7 @@ int token_authenticate(struct dbconn *c, const char *secret, size_t len, struct 
 
 /*
  * Tokens a running daemon has checked, so that most requests need no
- * database read.  token_create() and token_revoke() rewrite a marker file
+ * database read.  token_revoke() rewrites a marker file
  * next to the database (TOKEN_MARKER_SUFFIX, 8 random bytes), from any
  * process; the cache reads it (one pread) for every request and forgets
  * everything when it changed.  An entry is also forgotten `ttl_us` after

@@ -1234,6 +1234,15 @@ START_TEST(token_cache_forgets_on_any_change)
 	ck_assert_int_eq(token_revoke(c, "cache-f", &err), 0);
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
+	/* a marker that cannot be written: the revocation holds, and says what may lag */
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(token_create(c, "cache-g", ROLE_INGEST, NULL, b, &err), 0);
+	ck_assert_int_eq(token_revoke(c, "cache-g", &err), 2);
+	ck_assert_msg(strstr(err.msg, "cannot open") && strstr(err.msg, "may accept"), "%s",
+		      err.msg);
+	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
+	ck_assert_int_eq(rmdir(path), 0);
+
 	/* without a marker (it cannot be made) there is no caching, and no error */
 	snprintf(path, sizeof(path), "%s/no/such/dir/aupd.db", f.dir);
 	nocache = token_cache_new(path, 3600 * 1000000LL);
