@@ -513,6 +513,43 @@ req_free(struct http_req *req)
 	free(req);
 }
 
+/* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
+static const char *
+bearer(const char *h, size_t *len)
+{
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	*len = strlen(h);
+	while (*len && h[*len - 1] == ' ')
+		(*len)--;
+	return h;
+}
+
+/*
+ * A request refused before its route is known (400, 404, 405) is still made
+ * with a token when one is sent: learn whose it is, so that the before_send
+ * hook records an auditor's or operator's request like any other, and let the
+ * authorized hook apply the token's rate limit and justification rule (it may
+ * answer 429 or 428 itself).  Called before the refusal is answered.
+ */
+static void
+identify(struct http_req *req)
+{
+	struct http_server *srv = req->srv;
+	size_t len;
+	const char *h = bearer(http_header(req, "Authorization"), &len);
+
+	if (!h || !srv->hooks.authenticate)
+		return;
+	if (srv->hooks.authenticate(srv->hooks.ctx, h, len, &req->who) != 0)
+		memset(&req->who, 0, sizeof(req->who));
+	else if (srv->hooks.authorized)
+		srv->hooks.authorized(srv->hooks.ctx, req);
+}
+
 /* Finds the route; answers 404 or 405 itself when there is none. */
 static void
 find_route(struct http_req *req, const char *raw_path)
@@ -538,7 +575,11 @@ find_route(struct http_req *req, const char *raw_path)
 			sb_adds(&allow, r->method);
 		}
 	}
-	if (!req->route && allow.len) {
+	if (!req->route)
+		identify(req);
+	if (req->resp) {
+		/* answered by identify() (429, 428) */
+	} else if (!req->route && allow.len) {
 		if (strstr(allow.buf, "GET"))
 			sb_adds(&allow, ", HEAD");
 		http_add_header(req, "Allow", allow.buf);
@@ -550,44 +591,11 @@ find_route(struct http_req *req, const char *raw_path)
 	sb_free(&allow);
 }
 
-/* The token of an "Authorization: Bearer TOKEN" header, or NULL. */
-static const char *
-bearer(const char *h, size_t *len)
-{
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	*len = strlen(h);
-	while (*len && h[*len - 1] == ' ')
-		(*len)--;
-	return h;
-}
-
-/*
- * A request answered before its route was known (400, 404, 405) is still
- * made with a token when one is sent: learn whose it is, without changing the
- * answer, so that the before_send hook can record an auditor's or operator's
- * request like any other.
- */
-static void
-identify(struct http_req *req)
-{
-	struct http_server *srv = req->srv;
-	size_t len;
-	const char *h = bearer(http_header(req, "Authorization"), &len);
-
-	if (h && srv->hooks.authenticate &&
-	    srv->hooks.authenticate(srv->hooks.ctx, h, len, &req->who) != 0)
-		memset(&req->who, 0, sizeof(req->who));
-}
-
 static void
 authenticate(struct http_req *req)
 {
 	struct http_server *srv = req->srv;
-	const char *h = http_header(req, "Authorization");
+	const char *h = http_header(req, "Authorization"), *tok;
 	unsigned need = req->route->flags &
 			(ROUTE_ROLE_INGEST | ROUTE_ROLE_AUDITOR | ROUTE_ROLE_OPERATOR);
 	size_t len;
@@ -595,15 +603,14 @@ authenticate(struct http_req *req)
 
 	if (req->route->flags & ROUTE_PUBLIC)
 		return;
-	if (!bearer(h, &len)) {
+	if (!(tok = bearer(h, &len))) {
 		http_add_header(req, "WWW-Authenticate", "Bearer realm=\"aupd\"");
 		http_problem(req, 401, "unauthorized", NULL,
 			     h ? "the Authorization header must be 'Bearer TOKEN'"
 			       : "this endpoint needs an Authorization: Bearer TOKEN header");
 		return;
 	}
-	h = bearer(h, &len);
-	rc = srv->hooks.authenticate ? srv->hooks.authenticate(srv->hooks.ctx, h, len, &req->who)
+	rc = srv->hooks.authenticate ? srv->hooks.authenticate(srv->hooks.ctx, tok, len, &req->who)
 				     : 1;
 	if (rc < 0) {
 		http_add_header(req, "Retry-After", "1");
@@ -642,23 +649,24 @@ begin(struct http_req *req, const char *url)
 	req->path = pct_decode(url, strlen(url));
 	if (!req->path) {
 		req->path = xstrdup(url);
-		http_problem(req, 400, "bad-request", NULL, "the path has an invalid %%-escape");
 		identify(req);
+		if (!req->resp)
+			http_problem(req, 400, "bad-request", NULL,
+				     "the path has an invalid %%-escape");
 		return;
 	}
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
 	if (req->query_overflow) {
-		http_problem(req, 400, "bad-request", NULL,
-			     "the query has more than %d arguments or an invalid %%-escape",
-			     MAX_QUERY_ARGS);
 		identify(req);
+		if (!req->resp)
+			http_problem(req, 400, "bad-request", NULL,
+				     "the query has more than %d arguments or an invalid %%-escape",
+				     MAX_QUERY_ARGS);
 		return;
 	}
 	find_route(req, url);
-	if (req->resp) {
-		identify(req);
+	if (req->resp)
 		return;
-	}
 	authenticate(req);
 	if (req->resp)
 		return;

@@ -554,6 +554,14 @@ def test_unknown_paths_and_wrong_methods_are_recorded():
         assert got[0]["justification"] == "probe", got
 
 
+def test_unknown_paths_need_a_justification_when_asked():
+    with Setup(config="audit: {require_justification: true}\n", post_stream=False) as s:
+        assert_problem(s.get("/v1/nothing-here"), 428)
+        assert_problem(s.get("/v1/nothing-here", headers={"X-Justification": "probe"}), 404)
+        # without a valid token an unknown path is 404 as for anyone
+        assert_problem(s.d.get("/v1/nothing-here", token=None), 404)
+
+
 def test_rate_limit_per_token():
     with Setup(config="limits: {rate_per_token: 1, rate_burst: 2}\n",
                post_stream=False) as s:
@@ -572,6 +580,9 @@ def test_rate_limit_per_token():
         assert retry and retry.isdigit() and int(retry) >= 1, r.headers
         # per token: another token still has its burst
         assert s.get("/v1/rules", token=s.op).status == 200
+        # requests to unknown paths count too: the operator's burst of 2 is spent
+        seen = [s.get("/v1/nothing-here", token=s.op).status for _ in range(30)]
+        assert seen[0] == 404 and 429 in seen[:3], seen
 
 
 # ---- CSV ----
