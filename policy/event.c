@@ -396,6 +396,22 @@ event_resource(const struct event *ev, const char *key)
 {
 	size_t lo = 0, hi = ev->n_resource;
 
+	if (hi <= 8) {
+		/*
+		 * The usual few fields: testing the first two bytes spares most
+		 * comparisons (created, collected_for, classification).  Keys
+		 * are never empty, so both have a second byte (maybe the NUL).
+		 */
+		for (size_t i = 0; i < hi; i++) {
+			const char *k = ev->resource[i].key;
+
+			if (k[0] == key[0] && k[1] == key[1] && !strcmp(k, key))
+				return ev->resource[i].val;
+			if ((unsigned char)k[0] > (unsigned char)key[0])
+				break; /* sorted: it would have come before */
+		}
+		return NULL;
+	}
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		int c = strcmp(key, ev->resource[mid].key);

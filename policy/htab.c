@@ -32,8 +32,20 @@ hash_bytes(const void *data, size_t len)
 		len -= 8;
 	}
 	if (len) {
-		k = 0;
-		memcpy(&k, p, len);
+		/*
+		 * 1 to 7 bytes, read without a variable-length copy: two
+		 * overlapping 4-byte words, or first, middle and last byte;
+		 * either covers every byte (len is mixed in above).
+		 */
+		if (len >= 4) {
+			uint32_t a, b;
+
+			memcpy(&a, p, 4);
+			memcpy(&b, p + len - 4, 4);
+			k = a | (uint64_t)b << 32;
+		} else {
+			k = p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
+		}
 		h ^= mix(k);
 	}
 	h ^= h >> 33;

@@ -389,6 +389,44 @@ START_TEST(resource_rules)
 }
 END_TEST
 
+/*
+ * Every field found, and none made up, for few fields (a scan) and many (a
+ * binary search), with names sharing their first bytes.
+ */
+START_TEST(resource_lookup_few_and_many)
+{
+	static const char *const names[] = {"c",  "ca", "cb",	"classification",
+					    "cl", "co", "collected_for", "crea",
+					    "d",  "id", "z",  "Z",	"_x", "-y"};
+	static const char *const absent[] = {"a", "cc", "cla", "classificatio", "classifications",
+					     "collected", "created", "e", "ida", "zz", "Y", "0"};
+	struct event ev;
+
+	for (size_t n = 1; n <= sizeof(names) / sizeof(names[0]); n++) {
+		json_t *res = json_object();
+
+		for (size_t i = 0; i < n; i++)
+			json_object_set_new(res, names[i], json_sprintf("v-%s", names[i]));
+		ok(with("resource", res), &ev);
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			const char *v = event_resource(&ev, names[i]);
+			char want[64];
+
+			snprintf(want, sizeof(want), "v-%s", names[i]);
+			if (i < n)
+				ck_assert_msg(v && !strcmp(v, want), "%zu fields: %s -> %s", n,
+					      names[i], v ? v : "(none)");
+			else
+				ck_assert_msg(!v, "%zu fields: %s found", n, names[i]);
+		}
+		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+			ck_assert_msg(!event_resource(&ev, absent[i]), "%zu fields: %s found", n,
+				      absent[i]);
+		event_clear(&ev);
+	}
+}
+END_TEST
+
 START_TEST(resource_long_key_pointer)
 {
 	/* the pointer names the offending field, even for a long name */
@@ -979,6 +1017,7 @@ event_suite(void)
 	tcase_add_test(tc, action_forms);
 	tcase_add_test(tc, purpose_type);
 	tcase_add_test(tc, resource_rules);
+	tcase_add_test(tc, resource_lookup_few_and_many);
 	tcase_add_test(tc, resource_long_key_pointer);
 	tcase_add_test(tc, quantity_rules);
 	tcase_add_test(tc, attributes_rules);
