@@ -229,6 +229,18 @@ parser_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		batch_clear(b);
 		pthread_mutex_lock(&r->mu);
+		if (r->eof) {
+			/*
+			 * Another parser met the end meanwhile: the judge stops at
+			 * the last sequence number taken, so take none (a batch
+			 * numbered now would never be judged, nor given back).
+			 */
+			batch_put(r, b);
+			r->inflight--;
+			pthread_cond_broadcast(&r->done);
+			pthread_mutex_unlock(&r->mu);
+			return NULL;
+		}
 		/* the sequence number and the lines are taken together, in order */
 		b->seq = r->next_seq++;
 		fill_batch(r, b);

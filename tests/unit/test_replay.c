@@ -44,6 +44,8 @@ run(const char *args, char **out, char **err)
 	ck_assert(rc != -1 && WIFEXITED(rc));
 	*out = slurp(tu_path(dir, "out.txt"));
 	*err = slurp(tu_path(dir, "err.txt"));
+	if (WEXITSTATUS(rc) >= 128) /* killed (a sanitizer's abort, say): show why */
+		fprintf(stderr, "aupd %s: status %d\n%s\n", args, WEXITSTATUS(rc), *err);
 	return WEXITSTATUS(rc);
 }
 
