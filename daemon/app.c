@@ -7,6 +7,7 @@
 #include "aupd/tokens.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <string.h>
@@ -177,8 +178,26 @@ app_load_rules(struct app *app, struct diag_list *dl)
 	for (size_t i = 0; i < cfg->n_notifiers; i++)
 		names[i] = cfg->notifiers[i].name;
 	n_paths = config_rules_to_load(cfg, &note);
-	if (note)
+	if (note) {
+		/*
+		 * Starting (or running) without rules is allowed; a reload must
+		 * not drop the rules in force because the directory went away.
+		 */
+		struct ruleset *cur = app->writer ? writer_rules(app->writer) : NULL;
+		bool had_files = cur && ruleset_n_files(cur) > 0;
+
+		ruleset_unref(cur);
+		if (had_files) {
+			diag_add(dl, cfg->rules[0], 0, 0,
+				 "cannot open: %s (the default rules directory; the configuration "
+				 "names no rules)",
+				 strerror(ENOENT));
+			free(names);
+			log_diags(dl, before);
+			return NULL;
+		}
 		log_warn("rules: %s: %s", cfg->rules[0], note);
+	}
 	rs = ruleset_load((const char *const *)cfg->rules, n_paths, &opts, dl);
 	free(names);
 	if (!rs)

@@ -34,7 +34,11 @@ cli_bad_option(const char *cmd, int c, char **argv)
 
 	snprintf(help, sizeof(help), "%s", cmd);
 	help[strcspn(help, " ")] = 0;
-	if (c == ':')
+	if (c == '?' && optopt && !strncmp(argv[optind - 1], "--", 2))
+		/* a known long option given a value it does not take (--help=x) */
+		cli_error("%s: option '%s' takes no value (see 'aupd %s --help')", cmd,
+			  argv[optind - 1], help);
+	else if (c == ':')
 		cli_error("%s: option '%s' needs a value (see 'aupd %s --help')", cmd, opt, help);
 	else
 		cli_error("%s: unknown option '%s' (see 'aupd %s --help')", cmd, opt, help);

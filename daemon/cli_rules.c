@@ -150,9 +150,11 @@ cmd_rules(int argc, char **argv)
 	if (!rs) {
 		cli_print_diags(&dl);
 		/* the summary line comes last all the same: no test could run */
-		if (!strcmp(sub, "test"))
-			printf("0 passed, 0 failed, %zu error%s (the rules do not load)\n", dl.n,
-			       dl.n == 1 ? "" : "s");
+		if (!strcmp(sub, "test")) {
+			cli_error("rules test: the rules do not load (%zu error%s); no test ran",
+				  dl.n, dl.n == 1 ? "" : "s");
+			printf("0 passed, 0 failed\n");
+		}
 		rc = 1;
 	} else {
 		rc = !strcmp(sub, "check") ? rules_check(rs) : rules_test(rs);

@@ -541,6 +541,10 @@ def test_tenant_scoping():
         for action in ("ack", "resolve"):
             assert_problem(s.change(a["id"], action, "x", token=op_b), 403, a["id"])
         assert s.alert(a["id"])["state"] == "open"
+        # another tenant's alert is 403 whatever its state (not 409 once resolved)
+        assert s.change(a["id"], "resolve", "done").status == 200
+        for action in ("ack", "resolve"):
+            assert_problem(s.change(a["id"], action, "x", token=op_b), 403, a["id"])
         r = s.change(b["id"], "ack", "mine", token=op_b)
         assert r.status == 200 and r.json()["state"] == "acknowledged", r
 

@@ -213,6 +213,8 @@ def test_usage_errors_are_one_line():
     assert "option '--config' needs a value" in p.stderr, p.stderr
     p = cli("serve", "--bogus", check=False)
     assert "unknown option '--bogus'" in p.stderr, p.stderr
+    p = cli("serve", "--help=x", check=False)
+    assert p.returncode == 2 and "option '--help=x' takes no value" in p.stderr, p.stderr
 
 
 def test_rules_errors_always_have_a_position():
@@ -229,7 +231,8 @@ def test_rules_errors_always_have_a_position():
         assert bad + ":4:5: error: unknown rule key 'bogus'" in errs, errs
         assert missing + ":1:1: error: cannot open: No such file or directory" in errs, errs
     # rules test ends with its summary line all the same
-    assert p.stdout.splitlines()[-1] == "0 passed, 0 failed, 2 errors (the rules do not load)", p
+    assert p.stdout.splitlines()[-1] == "0 passed, 0 failed", p
+    assert "aupd: rules test: the rules do not load (2 errors); no test ran" in errs, errs
 
 
 def test_every_subcommand_has_help():

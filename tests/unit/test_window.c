@@ -309,12 +309,45 @@ START_TEST(single_entry_groups_are_small)
 }
 END_TEST
 
+/*
+ * The group hash reads every byte of a key and none past it: each key of
+ * 0 to 40 bytes sits in a buffer of exactly its size (ASan would see a read
+ * beyond), and changing any one byte, or the length, changes the hash.
+ */
+START_TEST(hash_reads_every_byte_and_no_more)
+{
+	unsigned seed = 12345;
+
+	for (size_t len = 0; len <= 40; len++) {
+		unsigned char *k = malloc(len ? len : 1);
+		uint64_t h;
+
+		for (size_t i = 0; i < len; i++)
+			k[i] = (unsigned char)rand_r(&seed);
+		h = hash_bytes(k, len);
+		ck_assert_uint_ne(h, 0);
+		ck_assert_uint_eq(hash_bytes(k, len), h);
+		for (size_t i = 0; i < len; i++) {
+			k[i] ^= 0x01;
+			ck_assert_msg(hash_bytes(k, len) != h, "len %zu: byte %zu not read", len, i);
+			k[i] ^= 0x80;
+			ck_assert_msg(hash_bytes(k, len) != h, "len %zu: byte %zu not read", len, i);
+			k[i] ^= 0x81;
+		}
+		if (len)
+			ck_assert_msg(hash_bytes(k, len - 1) != h, "len %zu: length not mixed", len);
+		free(k);
+	}
+}
+END_TEST
+
 static Suite *
 window_suite(void)
 {
 	Suite *s = suite_create("window");
 	TCase *tc = tcase_create("window");
 
+	tcase_add_test(tc, hash_reads_every_byte_and_no_more);
 	tcase_add_test(tc, edge_is_exclusive);
 	tcase_add_test(tc, groups_are_separate);
 	tcase_add_test(tc, late_events);
