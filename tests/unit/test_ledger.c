@@ -1185,8 +1185,18 @@ START_TEST(token_cache_forgets_on_any_change)
 	tc = token_cache_new(store_path(c), 3600 * 1000000LL);
 	snprintf(path, sizeof(path), "%s%s", store_path(c), TOKEN_MARKER_SUFFIX);
 	ck_assert_int_eq(access(path, F_OK), 0);
-	ck_assert_int_eq(token_create(c, "cache-a", ROLE_AUDITOR, "agency-a", a, &err), 0);
-	ck_assert_int_eq(token_create(c, "cache-b", ROLE_INGEST, NULL, b, &err), 0);
+	{
+		/* creating tokens leaves the marker alone: no cache can hold them yet */
+		char before[8], after[8];
+
+		fd = open(path, O_RDONLY);
+		ck_assert_int_eq(pread(fd, before, 8, 0), 8);
+		ck_assert_int_eq(token_create(c, "cache-a", ROLE_AUDITOR, "agency-a", a, &err), 0);
+		ck_assert_int_eq(token_create(c, "cache-b", ROLE_INGEST, NULL, b, &err), 0);
+		ck_assert_int_eq(pread(fd, after, 8, 0), 8);
+		ck_assert(memcmp(before, after, 8) == 0);
+		close(fd);
+	}
 
 	/* a hit answers what the database said */
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 0);
