@@ -145,6 +145,40 @@ def test_broken_reload_keeps_the_old_rules():
         assert d.stop() == 0
 
 
+def test_reload_keeps_rules_when_the_default_directory_goes():
+    # needs the default directory itself: only as root, and never over a real install
+    # (ctest serialises this file and test_server, which also looks at it)
+    default = "/etc/aupd/rules.d"
+    if os.geteuid() != 0 or os.path.exists("/etc/aupd"):
+        print("skipped: needs root and no /etc/aupd")
+        return
+    os.makedirs(default)
+    try:
+        write(os.path.join(default, "a.yaml"), RULES_A)
+        with Daemon() as d:
+            write(d.config_path, "listen: 127.0.0.1:0\nstate_dir: %s\n" % d.state)
+            operator = d.token("dd-operator", "operator")
+            auditor = d.token("dd-auditor", "auditor")
+            d.start()
+            before = d.get("/v1/rules", token=auditor).json()
+            assert before["rules_version"] == version_of(RULES_A), before
+            os.remove(os.path.join(default, "a.yaml"))
+            os.rmdir(default)
+            doc = assert_problem(d.post("/v1/rules/reload", token=operator), 422)
+            assert doc["errors"] == [default + ":1:1: error: cannot open: No such file or "
+                                     "directory (the default rules directory; the "
+                                     "configuration names no rules)"], doc
+            after = d.get("/v1/rules", token=auditor).json()
+            assert after["rules_version"] == before["rules_version"], after
+            assert d.stop() == 0
+    finally:
+        if os.path.isdir(default):
+            for f in os.listdir(default):
+                os.remove(os.path.join(default, f))
+            os.rmdir(default)
+        os.rmdir("/etc/aupd")
+
+
 def test_get_rules_describes_what_is_in_force():
     with Daemon() as d:
         write(rules_file(d), RULES_B)
