@@ -392,21 +392,20 @@ event_clear(struct event *ev)
 }
 
 const char *
-event_resource(const struct event *ev, const char *key)
+kv_lookup(const struct kv *v, size_t n, const char *key)
 {
-	size_t lo = 0, hi = ev->n_resource;
+	size_t lo = 0, hi = n;
 
 	if (hi <= 8) {
 		/*
 		 * The usual few fields: testing the first two bytes spares most
-		 * comparisons (created, collected_for, classification).  Keys
-		 * are never empty, so both have a second byte (maybe the NUL).
+		 * comparisons (created, collected_for, classification).
 		 */
 		for (size_t i = 0; i < hi; i++) {
-			const char *k = ev->resource[i].key;
+			const char *k = v[i].key;
 
-			if (k[0] == key[0] && k[1] == key[1] && !strcmp(k, key))
-				return ev->resource[i].val;
+			if (k[0] == key[0] && (!k[0] || k[1] == key[1]) && !strcmp(k, key))
+				return v[i].val;
 			if ((unsigned char)k[0] > (unsigned char)key[0])
 				break; /* sorted: it would have come before */
 		}
@@ -414,16 +413,22 @@ event_resource(const struct event *ev, const char *key)
 	}
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(key, ev->resource[mid].key);
+		int c = strcmp(key, v[mid].key);
 
 		if (c == 0)
-			return ev->resource[mid].val;
+			return v[mid].val;
 		if (c < 0)
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
 	return NULL;
+}
+
+const char *
+event_resource(const struct event *ev, const char *key)
+{
+	return kv_lookup(ev->resource, ev->n_resource, key);
 }
 
 /* ---- request bodies ---- */

@@ -145,25 +145,6 @@ ctx_dataset(struct evctx *c)
 	return c->ds;
 }
 
-static const char *
-kv_find(const struct kv *v, size_t n, const char *key)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int cmp = strcmp(key, v[mid].key);
-
-		if (cmp == 0)
-			return v[mid].val;
-		if (cmp < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
 const char *
 ctx_resource(struct evctx *c, const char *key)
 {
@@ -175,7 +156,7 @@ ctx_resource(struct evctx *c, const char *key)
 	if ((v = event_resource(c->ev, key)))
 		return v;
 	if ((ds = ctx_dataset(c)))
-		return kv_find(ds->fields, ds->n_fields, key);
+		return kv_lookup(ds->fields, ds->n_fields, key);
 	return NULL;
 }
 
@@ -213,7 +194,7 @@ resource_value(const struct path *p, struct evctx *c, struct value *out)
 		}
 		if ((ds = ctx_dataset(c)) && ds->has_created) {
 			out->k = V_TIME;
-			out->s = kv_find(ds->fields, ds->n_fields, "created");
+			out->s = kv_lookup(ds->fields, ds->n_fields, "created");
 			out->t = ds->created;
 		}
 		return;

@@ -126,6 +126,8 @@ int kv_compare(const void *a, const void *b);
 
 /* A resource field ("id", "dataset", ...) of the event itself, or NULL. */
 const char *event_resource(const struct event *ev, const char *key);
+/* The value of `key` in v[0..n), sorted by key (strcmp), or NULL. */
+const char *kv_lookup(const struct kv *v, size_t n, const char *key);
 
 /*
  * One item of a request body: an event the scanner already read and
