@@ -204,7 +204,7 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 {
 	const struct retention_spec *rt = &r->retention;
 	const struct event *ev = c->ev;
-	const char *rid, *why;
+	const char *rid = NULL, *why;
 	struct obl_node *node;
 	struct value v;
 	aupd_time age;
@@ -222,13 +222,16 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 	}
 	if (when && !cond_eval(when, c))
 		return false;
+	/* without resource.id a tracked rule neither fires nor opens anything */
+	if (rt->track && !(rid = ctx_resource_id(c, "id", RES_KEY_ID)))
+		return false;
 	path_get(&rt->age_of, c, &v);
 	if (v.k == V_TIME)
 		age = v.t;
 	else if (v.k != V_STR || time_parse_rfc3339(v.s, strlen(v.s), &age, &why) < 0)
 		return false;
 	fi->deadline = age + rt->max;
-	if (rt->track && !(flags & EVAL_REPLAY) && (rid = ctx_resource_id(c, "id", RES_KEY_ID))) {
+	if (rt->track && !(flags & EVAL_REPLAY)) {
 		struct obligation o = {
 			.op = OBL_OPEN,
 			.rule = (char *)r->id,

@@ -29,11 +29,19 @@ problem(struct event_problem *prob, const char *pointer, const char *fmt, ...)
 static void
 pointer_push(char *ptr, size_t cap, const char *token)
 {
-	size_t n = strlen(ptr);
+	size_t n = strlen(ptr), need = n + 1;
 
-	if (n + 1 < cap)
-		ptr[n++] = '/';
-	for (const char *t = token; *t && n + 2 < cap; t++) {
+	/*
+	 * All of the token or nothing: a pointer cut short would name another
+	 * field, so one that does not fit leaves the pointer at the parent,
+	 * which holds the offending member (the detail names it).
+	 */
+	for (const char *t = token; *t; t++)
+		need += *t == '~' || *t == '/' ? 2 : 1;
+	if (need >= cap)
+		return;
+	ptr[n++] = '/';
+	for (const char *t = token; *t; t++) {
 		if (*t == '~' || *t == '/') {
 			ptr[n++] = '~';
 			ptr[n++] = *t == '~' ? '0' : '1';

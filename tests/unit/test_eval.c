@@ -422,6 +422,16 @@ START_TEST(retention_fires_after_max)
 	ck_assert_uint_eq(v.n_matched, 0);
 	ck_assert_uint_eq(v.n_obligations, 0);
 	verdict_clear(&v);
+	/* old, but no resource.id: a tracked rule does not fire either (contract section 7) */
+	pt_eval(rs, st,
+		"{\"id\":\"5\",\"time\":\"2027-01-01T00:00:00Z\",\"tenant\":\"t\",\"actor\":\"a\","
+		"\"action\":\"data.read\",\"resource\":{\"classification\":\"biometric\","
+		"\"created\":\"2026-01-01T00:00:00Z\"}}",
+		&v);
+	ck_assert_uint_eq(v.n_matched, 0);
+	ck_assert_uint_eq(v.n_obligations, 0);
+	ck_assert_int_eq(v.verdict, EFFECT_ALLOW);
+	verdict_clear(&v);
 	ck_assert_uint_eq(policy_obligation_count(st), 1);
 	policy_state_free(st);
 	ruleset_unref(rs);

@@ -486,6 +486,20 @@ START_TEST(unknown_top_level_keys)
 	bad(with_str("region", "x"), "/region",
 	    "unknown field 'region' (other data goes under attributes)");
 	bad(with_str("a/b~c", "x"), "/a~1b~0c", "unknown field 'a/b~c'");
+	{
+		/* a name too long for the pointer: the pointer names the event, never a cut name */
+		char *k = repeat("k", 300), *s = repeat("/", 100), want[200];
+
+		bad(with_str(k, "x"), "", "unknown field 'kkkk");
+		bad(with_str(s, "x"), "", "unknown field '////");
+		free(k);
+		free(s);
+		/* the longest that fits is given whole (1 + 158 bytes of 160) */
+		k = repeat("k", 158);
+		snprintf(want, sizeof(want), "/%s", k);
+		bad(with_str(k, "x"), want, "unknown field");
+		free(k);
+	}
 }
 END_TEST
 
