@@ -24,6 +24,20 @@ cli_is_help(const char *a)
 	return !strcmp(a, "--help") || !strcmp(a, "-h");
 }
 
+int
+cli_subcommand(int argc, char **argv, const char *cmd, const char *choices, const char *usage)
+{
+	if (argc < 2) {
+		cli_error("%s: name a subcommand: %s (see 'aupd %s --help')", cmd, choices, cmd);
+		return 2;
+	}
+	if (cli_is_help(argv[1])) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	return -1;
+}
+
 void
 cli_bad_option(const char *cmd, int c, char **argv)
 {

@@ -241,14 +241,8 @@ cmd_token(int argc, char **argv)
 	enum role role;
 	int c, rc = 1;
 
-	if (argc < 2) {
-		cli_error("token: name a subcommand: create, list or revoke (see 'aupd token --help')");
-		return 2;
-	}
-	if (cli_is_help(argv[1])) {
-		fputs(token_usage, stdout);
-		return 0;
-	}
+	if ((rc = cli_subcommand(argc, argv, "token", "create, list or revoke", token_usage)) >= 0)
+		return rc;
 	sub = argv[1];
 	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke")) {
 		cli_error("token: unknown subcommand '%s' (create, list or revoke)", sub);

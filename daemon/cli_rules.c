@@ -77,14 +77,8 @@ cmd_rules(int argc, char **argv)
 	bool from_config = false;
 	int rc;
 
-	if (argc < 2) {
-		cli_error("rules: name a subcommand: check or test (see 'aupd rules --help')");
-		return 2;
-	}
-	if (cli_is_help(argv[1])) {
-		fputs(rules_usage, stdout);
-		return 0;
-	}
+	if ((rc = cli_subcommand(argc, argv, "rules", "check or test", rules_usage)) >= 0)
+		return rc;
 	sub = argv[1];
 	if (strcmp(sub, "check") != 0 && strcmp(sub, "test") != 0) {
 		cli_error("rules: unknown subcommand '%s' (check or test)", sub);

@@ -23,6 +23,13 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True for --help and -h. */
 bool cli_is_help(const char *arg);
+/*
+ * The start of a command with subcommands ("rules", "token"): with none
+ * named, a one-line error and 2; with --help as the first, `usage` on stdout
+ * and 0; otherwise -1, and the caller goes on with argv[1].
+ */
+int cli_subcommand(int argc, char **argv, const char *cmd, const char *choices,
+		   const char *usage);
 
 /*
  * After getopt_long (with opterr = 0 and an optstring starting with ':')

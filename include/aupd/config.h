@@ -71,6 +71,10 @@ struct config *config_new_default(void);
  * on any problem NULL is returned.  Relative paths in the file are resolved
  * against the file's directory.  The caller owns the result.
  */
+struct config *config_load(const char *path, struct diag_list *dl);
+/* As config_load(), from memory; `name` labels diagnostics and anchors relative paths. */
+struct config *config_load_buf(const char *name, const char *buf, size_t len,
+			       struct diag_list *dl);
 /*
  * How many of cfg->rules to load: all of them, except that the default
  * directory (no rules: key in the file) is left out while it does not exist,
@@ -78,11 +82,6 @@ struct config *config_new_default(void);
  * say so (for a warning), else NULL.
  */
 size_t config_rules_to_load(const struct config *cfg, const char **note);
-
-struct config *config_load(const char *path, struct diag_list *dl);
-/* As config_load(), from memory; `name` labels diagnostics and anchors relative paths. */
-struct config *config_load_buf(const char *name, const char *buf, size_t len,
-			       struct diag_list *dl);
 void config_free(struct config *cfg);
 
 /* The notifier called `name`, or NULL. */

@@ -42,10 +42,10 @@ int token_authenticate(struct dbconn *c, const char *secret, size_t len, struct 
 
 /*
  * Tokens a running daemon has checked, so that most requests need no
- * database read.  token_revoke() rewrites a marker file
- * next to the database (TOKEN_MARKER_SUFFIX, 8 random bytes), from any
- * process; the cache reads it (one pread) for every request and forgets
- * everything when it changed.  An entry is also forgotten `ttl_us` after
+ * database read.  token_revoke() rewrites a marker file next to the
+ * database (TOKEN_MARKER_SUFFIX, 8 random bytes), from any process; the
+ * cache reads it (one pread) for every request and forgets everything when
+ * it changed.  An entry is also forgotten `ttl_us` after
  * it was read, in case a marker write was lost.  Only tokens found valid
  * are kept.  Without the marker (it cannot be created), there is no
  * caching.  `db_path` is store_path() of the database.
