@@ -243,13 +243,11 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 			.effect = r->effect,
 			.severity = r->severity,
 			.shadow = r->shadow,
+			.borrowed = true,
 		};
-		struct obligation copy;
 
-		if (obl_open(&st->obl, &o)) {
-			obligation_copy(&copy, &o);
-			push_obligation(out, &copy);
-		}
+		if (obl_open(&st->obl, &o))
+			push_obligation(out, &o);
 	}
 	return ev->time - age > rt->max;
 }

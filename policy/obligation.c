@@ -5,8 +5,10 @@
 #include <string.h>
 
 /*
- * A rule id or tenant shared by the obligations naming it: half a million
- * open obligations name a handful of rules and some thousands of tenants.
+ * A rule id shared by the obligations naming it: half a million open
+ * obligations name a handful of rules.  Tenants are not interned: with
+ * thousands of them, finding a tenant's shared copy costs a cache miss per
+ * obligation opened, more than a copy in the node costs in memory.
  */
 struct istr {
 	uint64_t h;
@@ -16,36 +18,43 @@ struct istr {
 };
 
 /*
- * One open obligation in one allocation: the key's interned parts, and the
- * resource id and the opening event's id after the header.  The map's hash
- * is not kept: it is recomputed from the key when the obligation goes.
+ * One open obligation in one allocation: the interned rule id, and the
+ * tenant, the resource id and the opening event's id after the header.  The
+ * map's hash is not kept: it is recomputed from the key when the obligation
+ * goes.
  */
 struct obl_node {
 	uint64_t order; /* opening order: ties of deadline pop in it */
 	int64_t opened_seq;
 	aupd_time deadline;
 	struct istr *rule;
-	struct istr *tenant;
 	uint32_t heap_idx;
 	uint32_t rid_len;
+	uint16_t tenant_len;
 	uint8_t effect;
 	uint8_t severity;
 	bool shadow;
-	char strs[]; /* resource_id '\0' opened_by '\0' */
+	char strs[]; /* tenant '\0' resource_id '\0' opened_by '\0' */
 };
+
+static inline const char *
+node_rid(const struct obl_node *n)
+{
+	return n->strs + n->tenant_len + 1;
+}
 
 static inline const char *
 node_opened_by(const struct obl_node *n)
 {
-	return n->strs + n->rid_len + 1;
+	return node_rid(n) + n->rid_len + 1;
 }
 
 static uint64_t
-key_hash(const struct istr *rule, const struct istr *tenant, uint64_t rid_h)
+key_hash(const struct istr *rule, uint64_t tenant_h, uint64_t rid_h)
 {
 	uint64_t h = rule->h;
 
-	h = h * 0x9e3779b97f4a7c15ULL + tenant->h;
+	h = h * 0x9e3779b97f4a7c15ULL + tenant_h;
 	h = (h ^ (h >> 31)) * 0xff51afd7ed558ccdULL + rid_h;
 	h ^= h >> 29;
 	return h ? h : 1;
@@ -138,21 +147,12 @@ obligation_fill(struct obligation *dst, const char *rule, size_t rl, const char 
 }
 
 void
-obligation_copy(struct obligation *dst, const struct obligation *src)
-{
-	const char *by = src->opened_by ? src->opened_by : "";
-
-	*dst = *src;
-	obligation_fill(dst, src->rule, strlen(src->rule), src->tenant, strlen(src->tenant),
-			src->resource_id, strlen(src->resource_id), by, strlen(by));
-}
-
-void
 obligation_clear(struct obligation *o)
 {
 	if (!o)
 		return;
-	free(o->rule); /* the four strings are one allocation */
+	if (!o->borrowed)
+		free(o->rule); /* the four strings are one allocation */
 	memset(o, 0, sizeof(*o));
 }
 
@@ -169,7 +169,7 @@ node_export(const struct obl_node *n, enum obligation_op op, struct obligation *
 	out->effect = (enum effect)n->effect;
 	out->severity = (enum severity)n->severity;
 	out->shadow = n->shadow;
-	obligation_fill(out, n->rule->s, n->rule->len, n->tenant->s, n->tenant->len, n->strs,
+	obligation_fill(out, n->rule->s, n->rule->len, n->strs, n->tenant_len, node_rid(n),
 			n->rid_len, by, strlen(by));
 }
 
@@ -177,7 +177,6 @@ static void
 node_free(struct obl_table *t, struct obl_node *n)
 {
 	istr_put(t, n->rule);
-	istr_put(t, n->tenant);
 	free(n);
 }
 
@@ -200,7 +199,7 @@ struct okey {
 	const char *rule, *tenant, *rid;
 	size_t rl, tl, il;
 	uint64_t rh, th, ih;
-	struct istr *irule, *itenant; /* NULL: no open obligation names it */
+	struct istr *irule; /* NULL: no open obligation names the rule */
 };
 
 static void
@@ -214,10 +213,19 @@ okey_init(const struct obl_table *t, struct okey *k, const char *rule, const cha
 	k->tl = strlen(tenant);
 	k->il = strlen(rid);
 	k->rh = hash_bytes(rule, k->rl);
-	k->th = hash_bytes(tenant, k->tl);
 	k->irule = istr_find(t, rule, k->rl, k->rh, NULL);
-	k->itenant = k->irule ? istr_find(t, tenant, k->tl, k->th, NULL) : NULL;
-	k->ih = 0;
+	k->th = k->ih = 0;
+}
+
+/* The key's hash in the map (its tenant's and resource id's hashes computed once). */
+static uint64_t
+okey_hash(struct okey *k, const struct istr *rule)
+{
+	if (!k->th)
+		k->th = hash_bytes(k->tenant, k->tl);
+	if (!k->ih)
+		k->ih = hash_bytes(k->rid, k->il);
+	return key_hash(rule, k->th, k->ih);
 }
 
 static struct obl_node *
@@ -225,17 +233,16 @@ okey_find(const struct obl_table *t, struct okey *k)
 {
 	uint64_t h;
 
-	if (!k->irule || !k->itenant || !t->map.cap)
+	if (!k->irule || !t->map.cap)
 		return NULL;
-	if (!k->ih)
-		k->ih = hash_bytes(k->rid, k->il);
-	h = key_hash(k->irule, k->itenant, k->ih);
+	h = okey_hash(k, k->irule);
 	for (size_t i = htab_start(&t->map, h); t->map.slots[i].h;
 	     i = (i + 1) & (t->map.cap - 1)) {
 		struct obl_node *n = t->map.slots[i].p;
 
-		if (t->map.slots[i].h == h && n->rule == k->irule && n->tenant == k->itenant &&
-		    n->rid_len == k->il && !memcmp(n->strs, k->rid, k->il))
+		if (t->map.slots[i].h == h && n->rule == k->irule && n->tenant_len == k->tl &&
+		    n->rid_len == k->il && !memcmp(n->strs, k->tenant, k->tl) &&
+		    !memcmp(node_rid(n), k->rid, k->il))
 			return n;
 	}
 	return NULL;
@@ -306,7 +313,8 @@ static void
 unlink_node(struct obl_table *t, struct obl_node *n)
 {
 	size_t i = n->heap_idx;
-	uint64_t h = key_hash(n->rule, n->tenant, hash_bytes(n->strs, n->rid_len));
+	uint64_t h = key_hash(n->rule, hash_bytes(n->strs, n->tenant_len),
+			      hash_bytes(node_rid(n), n->rid_len));
 
 	for (size_t s = htab_start(&t->map, h); t->map.slots[s].h;
 	     s = (s + 1) & (t->map.cap - 1)) {
@@ -332,30 +340,34 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	size_t bl = strlen(by);
 	struct obl_node *n;
 
-	if (k->il > UINT32_MAX / 2 || t->n >= UINT32_MAX)
-		abort();
-	n = xmalloc(offsetof(struct obl_node, strs) + k->il + bl + 2);
-	if (!k->ih)
-		k->ih = hash_bytes(k->rid, k->il);
-	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
-	n->tenant = istr_hold(t, k->itenant, k->tenant, k->tl, k->th);
+	char *p;
 
+	/* tenants are at most 128 characters (event validation) */
+	if (k->il > UINT32_MAX / 2 || k->tl > UINT16_MAX || t->n >= UINT32_MAX)
+		abort();
+	n = xmalloc(offsetof(struct obl_node, strs) + k->tl + k->il + bl + 3);
+	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
 	n->order = t->next_order++;
 	n->deadline = o->deadline;
 	n->opened_seq = o->opened_seq;
+	n->tenant_len = (uint16_t)k->tl;
 	n->rid_len = (uint32_t)k->il;
 	n->effect = (uint8_t)o->effect;
 	n->severity = (uint8_t)o->severity;
 	n->shadow = o->shadow;
-	memcpy(n->strs, k->rid, k->il + 1);
-	memcpy(n->strs + k->il + 1, by, bl + 1);
+	p = n->strs;
+	memcpy(p, k->tenant, k->tl + 1);
+	p += k->tl + 1;
+	memcpy(p, k->rid, k->il + 1);
+	p += k->il + 1;
+	memcpy(p, by, bl + 1);
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
 	}
 	heap_set(t, t->n++, n);
 	sift_up(t, t->n - 1);
-	htab_insert(&t->map, key_hash(n->rule, n->tenant, k->ih), n);
+	htab_insert(&t->map, okey_hash(k, n->rule), n);
 	return n;
 }
 
@@ -413,7 +425,8 @@ obl_bytes(const struct obl_table *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct obl_node *n = t->heap[i];
 
-		b += offsetof(struct obl_node, strs) + n->rid_len + strlen(node_opened_by(n)) + 2;
+		b += offsetof(struct obl_node, strs) + n->tenant_len + n->rid_len +
+		     strlen(node_opened_by(n)) + 3;
 	}
 	for (size_t i = 0; i < t->strs.cap; i++)
 		if (t->strs.slots[i].h)

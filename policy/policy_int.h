@@ -602,8 +602,8 @@ struct obl_node;
 
 struct obl_table {
 	struct htab map;  /* (rule, tenant, resource id) -> struct obl_node */
-	struct htab strs; /* rule ids and tenants, interned */
-	struct obl_node **heap;
+	struct htab strs; /* rule ids, interned */
+	struct obl_node **heap; /* by (deadline, opening order) */
 	size_t n, cap;
 	uint64_t next_order;
 };
@@ -621,8 +621,6 @@ size_t obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out)
 size_t obl_count(const struct obl_table *t);
 /* The bytes the open obligations use, allocator overhead aside. */
 size_t obl_bytes(const struct obl_table *t);
-/* An owned copy: the four strings in one allocation, released by obligation_clear(). */
-void obligation_copy(struct obligation *dst, const struct obligation *src);
 
 /* ---- state (eval.c) ---- */
 

@@ -93,20 +93,32 @@ struct obligation {
 	enum effect effect;
 	enum severity severity;
 	bool shadow;
+	/*
+	 * The strings are borrowed from the judged event and the ruleset, as
+	 * in a verdict's OBL_OPEN obligations: valid while both are, and not
+	 * released by obligation_clear().
+	 */
+	bool borrowed;
 };
 
 struct verdict {
 	enum effect verdict;
 	struct match *matched; /* every rule that fired, in ruleset order */
 	size_t n_matched;
-	struct obligation *obligations; /* changes to persist with the verdict */
+	/*
+	 * Changes to persist with the verdict.  An obligation it opens borrows
+	 * its strings from the event and the ruleset (`borrowed`); one it
+	 * discharges owns them.
+	 */
+	struct obligation *obligations;
 	size_t n_obligations;
 };
 
 void verdict_clear(struct verdict *v);
 /*
  * Releases an obligation the policy layer handed out (in a verdict, or from
- * policy_take_overdue()): its four strings are one allocation, at `rule`.
+ * policy_take_overdue()): unless borrowed, its four strings are one
+ * allocation, at `rule`.
  */
 void obligation_clear(struct obligation *o);
 
