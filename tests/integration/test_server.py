@@ -262,7 +262,8 @@ def test_systemd_unit_verifies():
     for key in ("Type=notify", "ExecReload=", "ProtectSystem=strict", "NoNewPrivileges=yes",
                 "CapabilityBoundingSet=\n", "MemoryDenyWriteExecute=yes",
                 "SystemCallFilter=@system-service", "RestrictAddressFamilies=",
-                "StateDirectory=aupd", "ConfigurationDirectory=aupd"):
+                "StateDirectory=aupd", "ConfigurationDirectory=aupd",
+                "Environment=GLIBC_TUNABLES=glibc.malloc.hugetlb=1"):
         assert key in unit, key
 
 
