@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MARKER_LEN 8
@@ -273,6 +274,11 @@ struct token_cache {
 	pthread_mutex_t mu;
 	int fd; /* the marker file; -1: no caching */
 	int64_t ttl_us;
+	/* the last reading of the marker (under mu) */
+	bool read_once;
+	bool marker_ok; /* read whole, and still the file `aupd token` writes */
+	uint64_t marker;
+	int64_t read_at; /* monotonic time just before that reading */
 	struct cache_entry e[CACHE_SLOTS];
 };
 
@@ -327,6 +333,16 @@ tokens_changed(struct dbconn *c, struct aupd_error *err)
 		close(fd);
 	}
 	free(path);
+	/*
+	 * A daemon may take TOKEN_MARKER_CHECK_US to read the marker again:
+	 * after twice that, every request it takes sees the change.
+	 */
+	if (fd >= 0 && rc == 0) {
+		struct timespec ts = {0, 2 * TOKEN_MARKER_CHECK_US * 1000L};
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return rc;
 }
 
@@ -376,8 +392,7 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	struct cache_entry *e;
 	struct dbconn *c;
 	uint64_t marker = 0;
-	int64_t now = 0;
-	struct stat st;
+	int64_t now;
 	bool cache;
 	int rc;
 
@@ -385,24 +400,30 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 		return 1;
 	aupd_sha256(secret, len, NULL, 0, md);
 	e = &tc->e[md[0] % CACHE_SLOTS];
+	now = time_mono_us();
+	pthread_mutex_lock(&tc->mu);
 	/*
 	 * Read before the database: a change after this is seen next time.  A
 	 * marker deleted or renamed over since the start is not the file
 	 * `aupd token` writes: no caching then.
 	 */
-	cache = tc->fd >= 0 && pread(tc->fd, &marker, MARKER_LEN, 0) == MARKER_LEN &&
-		fstat(tc->fd, &st) == 0 && st.st_nlink > 0;
-	if (cache) {
-		now = time_mono_us();
-		pthread_mutex_lock(&tc->mu);
-		if (e->used && e->marker == marker && now < e->until &&
-		    ct_equal(e->md, md, sizeof(md))) {
-			*who = e->who;
-			pthread_mutex_unlock(&tc->mu);
-			return 0;
-		}
-		pthread_mutex_unlock(&tc->mu);
+	if (tc->fd >= 0 && (!tc->read_once || now - tc->read_at >= TOKEN_MARKER_CHECK_US)) {
+		struct stat st;
+
+		tc->marker_ok = pread(tc->fd, &tc->marker, MARKER_LEN, 0) == MARKER_LEN &&
+				fstat(tc->fd, &st) == 0 && st.st_nlink > 0;
+		tc->read_at = now;
+		tc->read_once = true;
 	}
+	cache = tc->fd >= 0 && tc->marker_ok;
+	marker = tc->marker;
+	if (cache && e->used && e->marker == marker && now < e->until &&
+	    ct_equal(e->md, md, sizeof(md))) {
+		*who = e->who;
+		pthread_mutex_unlock(&tc->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&tc->mu);
 	c = store_pool_get(pool);
 	rc = lookup_hash(c, md, who);
 	store_pool_put(pool, c);

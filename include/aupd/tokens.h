@@ -44,13 +44,16 @@ int token_authenticate(struct dbconn *c, const char *secret, size_t len, struct 
  * Tokens a running daemon has checked, so that most requests need no
  * database read.  token_revoke() rewrites a marker file next to the
  * database (TOKEN_MARKER_SUFFIX, 8 random bytes), from any process; the
- * cache reads it (one pread) for every request and forgets everything when
- * it changed.  An entry is also forgotten `ttl_us` after
- * it was read, in case a marker write was lost.  Only tokens found valid
- * are kept.  Without the marker (it cannot be created), there is no
- * caching.  `db_path` is store_path() of the database.
+ * cache reads it again when a request comes TOKEN_MARKER_CHECK_US or more
+ * after its last reading, and forgets everything when it changed.
+ * token_revoke() returns only after twice that, so that no request that
+ * comes after it returned is let in with the revoked token.  An entry is
+ * also forgotten `ttl_us` after it was read, in case a marker write was
+ * lost.  Only tokens found valid are kept.  Without the marker (it cannot be
+ * created), there is no caching.  `db_path` is store_path() of the database.
  */
 #define TOKEN_MARKER_SUFFIX "-tokens-changed"
+#define TOKEN_MARKER_CHECK_US 10000 /* two system calls per 10 ms, not per request */
 #define TOKEN_CACHE_TTL_US 1000000 /* the daemon's ttl_us */
 #define TOKEN_CACHE_TTL_TEXT "a second"
 struct token_cache;

@@ -1150,6 +1150,16 @@ delete_token_row(const char *db_path, const char *name)
 }
 
 /*
+ * Waits out the time a cache may take to read the marker again: what
+ * `aupd token revoke` waits after rewriting it.
+ */
+static void
+marker_settle(void)
+{
+	usleep(2 * TOKEN_MARKER_CHECK_US);
+}
+
+/*
  * Replaces *tc with a new cache of time to live `ttl_us`, and creates the
  * token `name` (its secret in `secret`) and checks it once, so that the
  * cache holds it.
@@ -1220,9 +1230,10 @@ START_TEST(token_cache_forgets_on_any_change)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, "changed!", 8, 0), 8);
 	close(fd);
+	marker_settle();
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
-	/* a revocation is seen by the very next request */
+	/* a revocation is seen by the very next request: token_revoke() waited */
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 0);
 	ck_assert_int_eq(token_revoke(c, "cache-a", &err), 0);
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, a, strlen(a), &who), 1);
@@ -1235,12 +1246,14 @@ START_TEST(token_cache_forgets_on_any_change)
 	/* a marker cut short: every request reads the database (and nothing crashes) */
 	cache_one(&tc, 3600 * 1000000LL, c, pool, "cache-e", b);
 	ck_assert_int_eq(truncate(path, 0), 0);
+	marker_settle();
 	delete_token_row(f.db, "cache-e");
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
 	/* a marker deleted while the daemon runs: no caching from then on */
 	cache_one(&tc, 3600 * 1000000LL, c, pool, "cache-f", b);
 	ck_assert_int_eq(unlink(path), 0);
+	marker_settle();
 	ck_assert_int_eq(token_revoke(c, "cache-f", &err), 0);
 	ck_assert_int_eq(token_authenticate_cached(tc, pool, b, strlen(b), &who), 1);
 
