@@ -467,6 +467,7 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 	struct dbconn *c = xcalloc(1, sizeof(*c));
 	int oflags = SQLITE_OPEN_NOMUTEX;
 
+	store_pcache_install();
 	c->path = xstrdup(path);
 	c->readonly = flags & STORE_READONLY;
 	if (c->readonly) {

@@ -72,6 +72,14 @@ enum store_open_flags {
  */
 struct dbconn *store_open(const char *path, unsigned flags, struct aupd_error *err);
 void store_close(struct dbconn *c);
+/*
+ * Wraps SQLite's page cache so that a commit does not scan it for pages past
+ * the end of the database when there can be none (pcache.c).  store_open()
+ * calls it; it takes effect only before SQLite's first use in the process.
+ */
+void store_pcache_install(void);
+/* Truncations the wrapper skipped and passed on, over the process. */
+void store_pcache_counts(unsigned long *skipped, unsigned long *passed);
 /* The database file's full path as SQLite resolved it ("" for a memory database). */
 const char *store_path(const struct dbconn *c);
 /*
