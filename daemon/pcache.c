@@ -1,5 +1,6 @@
 /* pcache.c - SQLite's page cache, less a commit-time scan that finds nothing */
 #include "aupd/store.h"
+#include "aupd/log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,9 +13,9 @@
  * cache remembers the largest page number it ever held, and at every commit
  * SQLite asks it to drop the pages past the end of the database; when that
  * largest number is the temporary one, far past the end, it walks its whole
- * hash table to find nothing.  With randomly keyed indexes (the idempotency
- * and tenant indexes) that is one commit in five, and about 6% of the
- * writer's time (bench/README.md).
+ * hash table to find nothing.  With index entries placed at random that is
+ * one commit in five, and about 6% of the writer's time (bench/README.md,
+ * "SQLite's page cache at commit").
  *
  * This wraps the default cache and passes every call on, except a truncation
  * that provably drops nothing.  Per cache it keeps an upper bound of the
@@ -26,6 +27,9 @@
  * only means a truncation passed on that could have been skipped.
  */
 
+/* SQLite's PENDING_BYTE: the page holding it is never a database page */
+#define SQLITE_PENDING_BYTE 0x40000000u
+
 struct wcache {
 	sqlite3_pcache *inner;
 	unsigned max_key;  /* no page has a greater number, but the temporary one */
@@ -33,8 +37,8 @@ struct wcache {
 	int temp_n;	   /* pages renamed to temp_key and not yet away */
 };
 
-static sqlite3_pcache_methods2 inner;
-static atomic_ulong n_skipped, n_passed;
+static sqlite3_pcache_methods2 base; /* the default cache's */
+static atomic_ulong n_skipped, n_passed, n_temp;
 
 static sqlite3_pcache *
 w_create(int page_size, int extra, int purgeable)
@@ -43,13 +47,13 @@ w_create(int page_size, int extra, int purgeable)
 
 	if (!w)
 		return NULL;
-	w->inner = inner.xCreate(page_size, extra, purgeable);
+	w->inner = base.xCreate(page_size, extra, purgeable);
 	if (!w->inner) {
 		free(w);
 		return NULL;
 	}
 	w->max_key = 0;
-	w->temp_key = (unsigned)(0x40000000u / (unsigned)page_size) + 1; /* PENDING_BYTE */
+	w->temp_key = SQLITE_PENDING_BYTE / (unsigned)page_size + 1;
 	w->temp_n = 0;
 	return (sqlite3_pcache *)w;
 }
@@ -57,13 +61,13 @@ w_create(int page_size, int extra, int purgeable)
 static void
 w_cachesize(sqlite3_pcache *p, int n)
 {
-	inner.xCachesize(((struct wcache *)p)->inner, n);
+	base.xCachesize(((struct wcache *)p)->inner, n);
 }
 
 static int
 w_pagecount(sqlite3_pcache *p)
 {
-	return inner.xPagecount(((struct wcache *)p)->inner);
+	return base.xPagecount(((struct wcache *)p)->inner);
 }
 
 static sqlite3_pcache_page *
@@ -73,13 +77,13 @@ w_fetch(sqlite3_pcache *p, unsigned key, int create)
 
 	if (create && key > w->max_key)
 		w->max_key = key; /* it may be created now */
-	return inner.xFetch(w->inner, key, create);
+	return base.xFetch(w->inner, key, create);
 }
 
 static void
 w_unpin(sqlite3_pcache *p, sqlite3_pcache_page *pg, int discard)
 {
-	inner.xUnpin(((struct wcache *)p)->inner, pg, discard);
+	base.xUnpin(((struct wcache *)p)->inner, pg, discard);
 }
 
 static void
@@ -89,11 +93,12 @@ w_rekey(sqlite3_pcache *p, sqlite3_pcache_page *pg, unsigned old_key, unsigned n
 
 	if (old_key == w->temp_key && w->temp_n > 0)
 		w->temp_n--;
-	if (new_key == w->temp_key)
+	if (new_key == w->temp_key) {
 		w->temp_n++;
-	else if (new_key > w->max_key)
+		atomic_fetch_add_explicit(&n_temp, 1, memory_order_relaxed);
+	} else if (new_key > w->max_key)
 		w->max_key = new_key;
-	inner.xRekey(w->inner, pg, old_key, new_key);
+	base.xRekey(w->inner, pg, old_key, new_key);
 }
 
 static void
@@ -106,7 +111,7 @@ w_truncate(sqlite3_pcache *p, unsigned limit)
 		return; /* nothing at or past `limit` */
 	}
 	atomic_fetch_add_explicit(&n_passed, 1, memory_order_relaxed);
-	inner.xTruncate(w->inner, limit);
+	base.xTruncate(w->inner, limit);
 	if (limit <= w->max_key)
 		w->max_key = limit ? limit - 1 : 0;
 	if (limit <= w->temp_key)
@@ -118,14 +123,14 @@ w_destroy(sqlite3_pcache *p)
 {
 	struct wcache *w = (struct wcache *)p;
 
-	inner.xDestroy(w->inner);
+	base.xDestroy(w->inner);
 	free(w);
 }
 
 static void
 w_shrink(sqlite3_pcache *p)
 {
-	inner.xShrink(((struct wcache *)p)->inner);
+	base.xShrink(((struct wcache *)p)->inner);
 }
 
 static void
@@ -134,9 +139,12 @@ install(void)
 	sqlite3_pcache_methods2 m;
 
 	/* before SQLite is initialised only; otherwise the default stays */
-	if (sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &inner) != SQLITE_OK || !inner.xCreate)
+	if (sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &base) != SQLITE_OK || !base.xCreate) {
+		log_warn("SQLite was in use before its page cache could be wrapped: "
+			 "commits may scan the cache for nothing (slower, not wrong)");
 		return;
-	m = inner; /* xInit, xShutdown and pArg are the default cache's own */
+	}
+	m = base; /* xInit, xShutdown and pArg are the default cache's own */
 	m.xCreate = w_create;
 	m.xCachesize = w_cachesize;
 	m.xPagecount = w_pagecount;
@@ -146,7 +154,8 @@ install(void)
 	m.xTruncate = w_truncate;
 	m.xDestroy = w_destroy;
 	m.xShrink = w_shrink;
-	sqlite3_config(SQLITE_CONFIG_PCACHE2, &m);
+	if (sqlite3_config(SQLITE_CONFIG_PCACHE2, &m) != SQLITE_OK)
+		log_warn("cannot wrap SQLite's page cache: commits may scan it for nothing");
 }
 
 void
@@ -158,8 +167,9 @@ store_pcache_install(void)
 }
 
 void
-store_pcache_counts(unsigned long *skipped, unsigned long *passed)
+store_pcache_counts(struct store_pcache_counts *out)
 {
-	*skipped = atomic_load_explicit(&n_skipped, memory_order_relaxed);
-	*passed = atomic_load_explicit(&n_passed, memory_order_relaxed);
+	out->skipped = atomic_load_explicit(&n_skipped, memory_order_relaxed);
+	out->passed = atomic_load_explicit(&n_passed, memory_order_relaxed);
+	out->temp_renames = atomic_load_explicit(&n_temp, memory_order_relaxed);
 }

@@ -334,14 +334,15 @@ tokens_changed(struct dbconn *c, struct aupd_error *err)
 	}
 	free(path);
 	/*
-	 * A daemon may take TOKEN_MARKER_CHECK_US to read the marker again:
-	 * after twice that, every request it takes sees the change.
+	 * A daemon may take TOKEN_MARKER_CHECK_US to read the marker again (or
+	 * to notice it is gone, and stop keeping tokens): after twice that,
+	 * every request it takes sees the change.
 	 */
-	if (fd >= 0 && rc == 0) {
+	if (rc == 0) {
 		struct timespec ts = {0, 2 * TOKEN_MARKER_CHECK_US * 1000L};
 
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+			continue; /* sleep the rest */
 	}
 	return rc;
 }
@@ -391,7 +392,7 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	struct cache_entry *e;
 	struct dbconn *c;
-	uint64_t marker = 0;
+	uint64_t marker;
 	int64_t now;
 	bool cache;
 	int rc;

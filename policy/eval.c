@@ -243,8 +243,7 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 			.effect = r->effect,
 			.severity = r->severity,
 			.shadow = r->shadow,
-			.borrowed = true,
-		};
+		}; /* borrowed: pushed as it is */
 
 		if (obl_open(&st->obl, &o))
 			push_obligation(out, &o);

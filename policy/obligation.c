@@ -144,6 +144,7 @@ obligation_fill(struct obligation *dst, const char *rule, size_t rl, const char 
 	p += il + 1;
 	dst->opened_by = p;
 	memcpy(p, by, bl + 1);
+	dst->owned = true;
 }
 
 void
@@ -151,7 +152,7 @@ obligation_clear(struct obligation *o)
 {
 	if (!o)
 		return;
-	if (!o->borrowed)
+	if (o->owned)
 		free(o->rule); /* the four strings are one allocation */
 	memset(o, 0, sizeof(*o));
 }
@@ -339,10 +340,9 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	const char *by = o->opened_by ? o->opened_by : "";
 	size_t bl = strlen(by);
 	struct obl_node *n;
-
 	char *p;
 
-	/* tenants are at most 128 characters (event validation) */
+	/* tenants are at most 128 characters (event validation): 16 bits hold them */
 	if (k->il > UINT32_MAX / 2 || k->tl > UINT16_MAX || t->n >= UINT32_MAX)
 		abort();
 	n = xmalloc(offsetof(struct obl_node, strs) + k->tl + k->il + bl + 3);

@@ -94,11 +94,12 @@ struct obligation {
 	enum severity severity;
 	bool shadow;
 	/*
-	 * The strings are borrowed from the judged event and the ruleset, as
-	 * in a verdict's OBL_OPEN obligations: valid while both are, and not
-	 * released by obligation_clear().
+	 * The four strings are one allocation, at `rule`, that
+	 * obligation_clear() releases.  Otherwise they are borrowed (as in a
+	 * verdict's OBL_OPEN obligations, from the judged event and the
+	 * ruleset, or in one built on the stack) and left alone.
 	 */
-	bool borrowed;
+	bool owned;
 };
 
 struct verdict {
@@ -107,8 +108,8 @@ struct verdict {
 	size_t n_matched;
 	/*
 	 * Changes to persist with the verdict.  An obligation it opens borrows
-	 * its strings from the event and the ruleset (`borrowed`); one it
-	 * discharges owns them.
+	 * its strings from the event and the ruleset; one it discharges owns
+	 * them (`owned`).
 	 */
 	struct obligation *obligations;
 	size_t n_obligations;
@@ -117,8 +118,7 @@ struct verdict {
 void verdict_clear(struct verdict *v);
 /*
  * Releases an obligation the policy layer handed out (in a verdict, or from
- * policy_take_overdue()): unless borrowed, its four strings are one
- * allocation, at `rule`.
+ * policy_take_overdue()): its strings if `owned`.
  */
 void obligation_clear(struct obligation *o);
 
@@ -133,7 +133,8 @@ enum eval_flags {
 /*
  * Judges one event: every rule is evaluated (never first-match-wins);
  * windows take the event; obligations are opened and discharged.  `out`
- * must be cleared with verdict_clear().  Never fails.
+ * borrows from `ev` and `rs` (rule ids, opened obligations): read it while
+ * both are alive.  `out` must be cleared with verdict_clear().  Never fails.
  */
 void policy_eval(const struct ruleset *rs, struct policy_state *st, const struct event *ev,
 		 enum effect default_effect, unsigned flags, struct verdict *out);

@@ -78,8 +78,13 @@ void store_close(struct dbconn *c);
  * calls it; it takes effect only before SQLite's first use in the process.
  */
 void store_pcache_install(void);
-/* Truncations the wrapper skipped and passed on, over the process. */
-void store_pcache_counts(unsigned long *skipped, unsigned long *passed);
+/* Over the process: what the wrapper saw. */
+struct store_pcache_counts {
+	unsigned long skipped;	    /* truncations that could drop nothing */
+	unsigned long passed;	    /* truncations passed on to the default cache */
+	unsigned long temp_renames; /* pages renamed to the pending-byte page */
+};
+void store_pcache_counts(struct store_pcache_counts *out);
 /* The database file's full path as SQLite resolved it ("" for a memory database). */
 const char *store_path(const struct dbconn *c);
 /*

@@ -57,7 +57,11 @@ pt_event(struct event *ev, const char *json)
 	json_decref(doc);
 }
 
-/* Judges one event given as JSON; clear *v with verdict_clear(). */
+/*
+ * Judges one event given as JSON; clear *v with verdict_clear().  The event
+ * is gone on return: the strings of the obligations *v opens are not to be
+ * read (judge with pt_event() and policy_eval() for that).
+ */
 static inline enum effect
 pt_eval(const struct ruleset *rs, struct policy_state *st, const char *json, struct verdict *v)
 {

@@ -415,7 +415,7 @@ START_TEST(retention_fires_after_max)
 	ck_assert_str_eq(v.obligations[0].opened_by, "1");
 	ck_assert_int_eq(v.obligations[0].severity, SEV_HIGH);
 	/* an opened obligation borrows the event's strings: nothing copied per event */
-	ck_assert(v.obligations[0].borrowed);
+	ck_assert(!v.obligations[0].owned);
 	ck_assert_ptr_eq(v.obligations[0].tenant, ev.tenant);
 	ck_assert_ptr_eq(v.obligations[0].opened_by, ev.id);
 	verdict_clear(&v); /* ASan: a borrowed string is not freed here... */
