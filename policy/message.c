@@ -130,24 +130,10 @@ message_compile(struct loader *ld, yaml_node_t *n, enum rule_kind kind)
 }
 
 static void
-render_path(struct strbuf *sb, struct evctx *c, enum path_kind kind, const char *key,
-	    const char *fallback)
-{
-	struct path p = {.kind = kind, .key = key};
-	struct value v;
-
-	path_get(&p, c, &v);
-	if (v.k == V_MISSING)
-		sb_adds(sb, fallback);
-	else
-		value_render(&v, sb);
-}
-
-static void
 generated(struct strbuf *sb, const struct rule *r, struct evctx *c, const struct fire_info *fi)
 {
 	char a[40], b[40];
-	const char *cf, *purpose;
+	const char *cf, *purpose, *rid;
 	struct value v;
 
 	switch (r->kind) {
@@ -171,7 +157,9 @@ generated(struct strbuf *sb, const struct rule *r, struct evctx *c, const struct
 		break;
 	case RK_RETENTION:
 		time_format_ms(fi->deadline, a, sizeof(a));
-		render_path(sb, c, P_RESOURCE, "id", "the resource");
+		/* through its own slot of the per-event cache, not another field's */
+		rid = ctx_resource_id(c, "id", RES_KEY_ID);
+		sb_adds(sb, rid ? rid : "the resource");
 		sb_addf(sb, " is older than %s (%s: ", r->retention.max_text,
 			r->retention.age_of.text);
 		path_get(&r->retention.age_of, c, &v);

@@ -183,6 +183,37 @@ START_TEST(limit_window_edge_via_eval)
 }
 END_TEST
 
+/*
+ * A retention rule's generated message names the resource id.  It must not
+ * take the per-event slot of another resource field: here the reuse rule
+ * after it must still read collected_for, and the message the id.
+ */
+START_TEST(retention_message_keeps_resource_fields_apart)
+{
+	struct ruleset *rs = pt_load("rules:\n"
+				     "  - id: old\n"
+				     "    retention: {age_of: resource.created, max: 1d}\n"
+				     "  - id: purpose-bound\n"
+				     "    reuse: {allowed: {visa-processing: [visa-processing]}}\n");
+	struct policy_state *st = policy_state_new();
+	const struct match *m;
+	struct verdict v;
+
+	pt_eval(rs, st,
+		pt_ev("1", T0, "\"purpose\":\"visa-processing\",\"resource\":{\"id\":\"r-77\","
+			       "\"created\":\"2020-01-01T00:00:00Z\","
+			       "\"collected_for\":\"visa-processing\"}"),
+		&v);
+	ck_assert_ptr_nonnull(m = pt_match(&v, "old"));
+	ck_assert_msg(strncmp(m->message, "r-77 is older than", 18) == 0, "%s", m->message);
+	ck_assert_ptr_null(pt_match(&v, "purpose-bound"));
+	ck_assert_uint_eq(v.n_matched, 1);
+	verdict_clear(&v);
+	policy_state_free(st);
+	ruleset_unref(rs);
+}
+END_TEST
+
 START_TEST(reuse)
 {
 	struct ruleset *rs = pt_load("lists:\n  visa_ok: [visa-processing, fraud-review]\n"
@@ -687,6 +718,7 @@ eval_suite(void)
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, limit_window_edge_via_eval);
 	tcase_add_test(tc, reuse);
+	tcase_add_test(tc, retention_message_keeps_resource_fields_apart);
 	tcase_add_test(tc, messages);
 	tcase_add_test(tc, action_index);
 	tcase_add_test(tc, action_tests_decided_ahead);
