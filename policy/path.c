@@ -99,6 +99,7 @@ path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, 
 		}
 		out->kind = P_RESOURCE;
 		out->key = out->text + 9;
+		out->created = !strcmp(out->key, "created");
 		return 0;
 	}
 	if (!strncmp(s, "attributes.", 11)) {
@@ -185,7 +186,7 @@ resource_value(const struct path *p, struct evctx *c, struct value *out)
 {
 	const struct dataset *ds;
 
-	if (c->ev && p->key[0] == 'c' && !strcmp(p->key, "created")) {
+	if (c->ev && p->created) {
 		if (c->ev->has_created) {
 			out->k = V_TIME;
 			out->s = event_resource(c->ev, "created");

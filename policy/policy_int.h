@@ -129,6 +129,7 @@ struct path {
 	const char **segs; /* P_ATTR: the keys under attributes */
 	size_t n_segs;
 	int key_id; /* P_RESOURCE: slot in the per-event cache, or -1 */
+	bool created; /* P_RESOURCE: resource.created, a time */
 };
 
 /* Resource fields resolved once per event (the event's value, else its dataset's). */
