@@ -287,7 +287,7 @@ void
 policy_eval(const struct ruleset *rs, struct policy_state *st, const struct event *ev,
 	    enum effect default_effect, unsigned flags, struct verdict *out)
 {
-	struct evctx c = {.rs = rs, .ev = ev};
+	struct evctx c = {.rs = rs, .ev = ev, .uncached = flags & EVAL_UNCACHED};
 	const struct candidates *cand;
 	enum effect best = EFFECT_ALLOW;
 	bool enforced = false;

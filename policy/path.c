@@ -164,7 +164,7 @@ ctx_resource(struct evctx *c, const char *key)
 const char *
 ctx_resource_id(struct evctx *c, const char *key, int id)
 {
-	if (id < 0)
+	if (id < 0 || c->uncached)
 		return ctx_resource(c, key);
 	if (!(c->res_done & (1u << id))) {
 		c->res[id] = ctx_resource(c, key);

@@ -187,6 +187,7 @@ struct evctx {
 	const struct match *m;	 /* escalations: the matched rule under test */
 	const struct dataset *ds;
 	bool ds_done;
+	bool uncached; /* EVAL_UNCACHED */
 	uint32_t res_done; /* bit i: res[i] is resolved */
 	const char *res[RES_CACHE_KEYS];
 };

@@ -128,6 +128,11 @@ enum eval_flags {
 	 * are fed, obligations are neither opened nor discharged.
 	 */
 	EVAL_REPLAY = 1 << 0,
+	/*
+	 * For tests: every resource field is looked up afresh, not through
+	 * the per-event cache, to check that the cache changes nothing.
+	 */
+	EVAL_UNCACHED = 1 << 1,
 };
 
 /*

@@ -214,6 +214,101 @@ START_TEST(retention_message_keeps_resource_fields_apart)
 }
 END_TEST
 
+/*
+ * The per-event cache of resource fields changes no verdict, match, message
+ * or obligation: the same random events judged through it and around it
+ * (EVAL_UNCACHED), by rules of every kind that read resource fields, with
+ * generated messages and templates, datasets that supply fields or not.
+ */
+START_TEST(resource_cache_changes_nothing)
+{
+	static const char *fields[] = {"id", "created", "dataset", "classification",
+				       "collected_for"};
+	static const char *values[][4] = {
+		{"r-1", "r-2", "r-3", "r-4"},
+		{"2020-01-01T00:00:00Z", "2026-01-15T09:00:00Z", "2026-01-01T00:00:00Z",
+		 "2025-12-01T00:00:00Z"},
+		{"visa", "cctv", "plain", "unknown"},
+		{"biometric", "video", "personal", "public"},
+		{"visa-processing", "public-safety", "analytics", "border"},
+	};
+	static const char *actions[] = {"data.read", "data.delete", "face.search"};
+	struct ruleset *rs = pt_load(
+		"datasets:\n"
+		"  visa: {classification: biometric, collected_for: visa-processing, "
+		"created: \"2025-06-01T00:00:00Z\"}\n"
+		"  cctv: {classification: video, collected_for: public-safety}\n"
+		"  plain: {owner: nobody}\n"
+		"rules:\n"
+		"  - id: ret-generated\n"
+		"    when: {resource.classification: biometric}\n"
+		"    retention: {age_of: resource.created, max: 30d, "
+		"track: {deleted_by: {action: data.delete}}}\n"
+		"  - id: ret-untracked\n"
+		"    retention: {age_of: resource.created, max: 300d}\n"
+		"  - id: by-dataset\n"
+		"    effect: flag\n"
+		"    limit: {by: [resource.dataset], window: 1h, max: 3}\n"
+		"  - id: by-class\n"
+		"    effect: flag\n"
+		"    when: {resource.collected_for: {exists: true}}\n"
+		"    limit: {by: [tenant, resource.classification], window: 1h, max: 2}\n"
+		"  - id: templated\n"
+		"    effect: flag\n"
+		"    when: {any: [{resource.id: r-2}, {resource.classification: video}]}\n"
+		"    message: \"{resource.id}/{resource.collected_for}/{resource.classification}/"
+		"{resource.dataset}/{resource.created}\"\n"
+		"  - id: purpose-bound\n"
+		"    reuse: {allowed: {visa-processing: [visa-processing], public-safety: "
+		"[public-safety, analytics]}}\n"
+		"  - id: purpose-unknown-ok\n"
+		"    effect: flag\n"
+		"    reuse: {allowed: {border: [border]}, unknown: allow}\n");
+	struct policy_state *a = policy_state_new(), *b = policy_state_new();
+	unsigned seed = 11;
+
+	for (int i = 0; i < 3000; i++) {
+		char json[1024], res[700] = "";
+		size_t n = 0;
+		struct verdict va, vb;
+		struct event ev;
+
+		for (size_t f = 0; f < AUPD_ARRAY_LEN(fields); f++) {
+			if (rand_r(&seed) % 3 == 0)
+				continue;
+			n += (size_t)snprintf(res + n, sizeof(res) - n, "%s\"%s\":\"%s\"",
+					      n ? "," : "", fields[f], values[f][rand_r(&seed) % 4]);
+		}
+		snprintf(json, sizeof(json),
+			 "{\"id\":\"%d\",\"time\":\"2026-01-15T10:%02d:%02dZ\",\"tenant\":\"t%u\","
+			 "\"actor\":\"a\",\"action\":\"%s\",\"purpose\":\"%s\",\"resource\":{%s}}",
+			 i, i / 60 % 60, i % 60, rand_r(&seed) % 3, actions[rand_r(&seed) % 3],
+			 values[4][rand_r(&seed) % 4], res);
+		pt_event(&ev, json);
+		policy_eval(rs, a, &ev, EFFECT_ALLOW, 0, &va);
+		policy_eval(rs, b, &ev, EFFECT_ALLOW, EVAL_UNCACHED, &vb);
+		ck_assert_int_eq(va.verdict, vb.verdict);
+		ck_assert_uint_eq(va.n_matched, vb.n_matched);
+		for (size_t k = 0; k < va.n_matched; k++) {
+			ck_assert_str_eq(va.matched[k].rule, vb.matched[k].rule);
+			ck_assert_str_eq(va.matched[k].message, vb.matched[k].message);
+		}
+		ck_assert_uint_eq(va.n_obligations, vb.n_obligations);
+		for (size_t k = 0; k < va.n_obligations; k++) {
+			ck_assert_int_eq(va.obligations[k].op, vb.obligations[k].op);
+			ck_assert_str_eq(va.obligations[k].resource_id, vb.obligations[k].resource_id);
+			ck_assert_int_eq(va.obligations[k].deadline, vb.obligations[k].deadline);
+		}
+		verdict_clear(&va);
+		verdict_clear(&vb);
+		event_clear(&ev);
+	}
+	policy_state_free(a);
+	policy_state_free(b);
+	ruleset_unref(rs);
+}
+END_TEST
+
 START_TEST(reuse)
 {
 	struct ruleset *rs = pt_load("lists:\n  visa_ok: [visa-processing, fraud-review]\n"
@@ -719,6 +814,7 @@ eval_suite(void)
 	tcase_add_test(tc, limit_window_edge_via_eval);
 	tcase_add_test(tc, reuse);
 	tcase_add_test(tc, retention_message_keeps_resource_fields_apart);
+	tcase_add_test(tc, resource_cache_changes_nothing);
 	tcase_add_test(tc, messages);
 	tcase_add_test(tc, action_index);
 	tcase_add_test(tc, action_tests_decided_ahead);
