@@ -295,8 +295,9 @@ policy_eval(const struct ruleset *rs, struct policy_state *st, const struct even
 
 	memset(out, 0, sizeof(*out));
 	state_bind(st, rs);
-	cand = strmap_get(&rs->action_index, ev->action, NULL);
-	if (!cand)
+	if (flags & EVAL_UNINDEXED)
+		cand = &rs->unindexed;
+	else if (!(cand = strmap_get(&rs->action_index, ev->action, NULL)))
 		cand = &rs->unpinned;
 	for (size_t k = 0; k < cand->n; k++) {
 		const struct rule *r = &rs->rules[cand->idx[k]];

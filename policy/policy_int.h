@@ -528,6 +528,7 @@ struct ruleset {
 	size_t n_tests;
 	struct strmap action_index; /* action -> struct candidates * */
 	struct candidates unpinned;
+	struct candidates unindexed; /* every rule on its own conditions (EVAL_UNINDEXED) */
 	regex_t **regexes;
 	size_t n_regexes, cap_regexes;
 	const char *res_keys[RES_CACHE_KEYS]; /* resource field names with a cache slot */

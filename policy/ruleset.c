@@ -445,6 +445,29 @@ candidates_build(struct ruleset *rs, struct candidates *cd, const uint32_t *idx,
 	cd->n = m;
 }
 
+/* Every rule, on its own `when` and `deleted_by`: what the index must agree with. */
+static void
+unindexed_build(struct ruleset *rs)
+{
+	struct candidates *cd = &rs->unindexed;
+	uint32_t *idx = arena_alloc(&rs->arena, (rs->n_rules + 1) * sizeof(*idx));
+	const struct cond **when = arena_alloc(&rs->arena, (rs->n_rules + 1) * sizeof(*when));
+	const struct cond **del = arena_alloc(&rs->arena, (rs->n_rules + 1) * sizeof(*del));
+
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		const struct rule *r = &rs->rules[i];
+
+		idx[i] = (uint32_t)i;
+		when[i] = r->when;
+		del[i] = r->kind == RK_RETENTION && r->retention.track ? r->retention.deleted_by
+								     : NULL;
+	}
+	cd->idx = idx;
+	cd->when = when;
+	cd->deleted_by = del;
+	cd->n = rs->n_rules;
+}
+
 struct action_rules {
 	const char *action;
 	uint32_t *idx;
@@ -508,6 +531,7 @@ ruleset_build_index(struct ruleset *rs)
 		action_rules_get(&acts, &n_acts, named.v[j]);
 	free(named.v);
 	candidates_build(rs, &rs->unpinned, unpinned, n_unpinned, NULL);
+	unindexed_build(rs);
 
 	const char **keys = xcalloc(n_acts + 1, sizeof(*keys));
 	void **vals = xcalloc(n_acts + 1, sizeof(*vals));

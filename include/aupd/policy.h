@@ -133,6 +133,11 @@ enum eval_flags {
 	 * the per-event cache, to check that the cache changes nothing.
 	 */
 	EVAL_UNCACHED = 1 << 1,
+	/*
+	 * For tests: every rule is judged on its own `when`, in ruleset
+	 * order, not through the action index and its folded conditions.
+	 */
+	EVAL_UNINDEXED = 1 << 2,
 };
 
 /*

@@ -214,6 +214,27 @@ START_TEST(retention_message_keeps_resource_fields_apart)
 }
 END_TEST
 
+/* The same verdict, matches (with messages and exemptions) and obligations. */
+static void
+same_verdict(const struct verdict *a, const struct verdict *b, const char *what)
+{
+	ck_assert_msg(a->verdict == b->verdict, "%s: verdict", what);
+	ck_assert_msg(a->n_matched == b->n_matched, "%s: %zu against %zu matches", what,
+		      a->n_matched, b->n_matched);
+	for (size_t k = 0; k < a->n_matched; k++) {
+		ck_assert_str_eq(a->matched[k].rule, b->matched[k].rule);
+		ck_assert_str_eq(a->matched[k].message, b->matched[k].message);
+		ck_assert(!a->matched[k].exempted == !b->matched[k].exempted);
+	}
+	ck_assert_msg(a->n_obligations == b->n_obligations, "%s: obligations", what);
+	for (size_t k = 0; k < a->n_obligations; k++) {
+		ck_assert_int_eq(a->obligations[k].op, b->obligations[k].op);
+		ck_assert_str_eq(a->obligations[k].rule, b->obligations[k].rule);
+		ck_assert_str_eq(a->obligations[k].resource_id, b->obligations[k].resource_id);
+		ck_assert_int_eq(a->obligations[k].deadline, b->obligations[k].deadline);
+	}
+}
+
 /*
  * The per-event cache of resource fields changes no verdict, match, message
  * or obligation: the same random events judged through it and around it
@@ -287,22 +308,86 @@ START_TEST(resource_cache_changes_nothing)
 		pt_event(&ev, json);
 		policy_eval(rs, a, &ev, EFFECT_ALLOW, 0, &va);
 		policy_eval(rs, b, &ev, EFFECT_ALLOW, EVAL_UNCACHED, &vb);
-		ck_assert_int_eq(va.verdict, vb.verdict);
-		ck_assert_uint_eq(va.n_matched, vb.n_matched);
-		for (size_t k = 0; k < va.n_matched; k++) {
-			ck_assert_str_eq(va.matched[k].rule, vb.matched[k].rule);
-			ck_assert_str_eq(va.matched[k].message, vb.matched[k].message);
-		}
-		ck_assert_uint_eq(va.n_obligations, vb.n_obligations);
-		for (size_t k = 0; k < va.n_obligations; k++) {
-			ck_assert_int_eq(va.obligations[k].op, vb.obligations[k].op);
-			ck_assert_str_eq(va.obligations[k].resource_id, vb.obligations[k].resource_id);
-			ck_assert_int_eq(va.obligations[k].deadline, vb.obligations[k].deadline);
-		}
+		same_verdict(&va, &vb, json);
 		verdict_clear(&va);
 		verdict_clear(&vb);
 		event_clear(&ev);
 	}
+	policy_state_free(a);
+	policy_state_free(b);
+	ruleset_unref(rs);
+}
+END_TEST
+
+/*
+ * The action index and its folded conditions change nothing: random events
+ * judged by the sample rules through the index and around it
+ * (EVAL_UNINDEXED, every rule on its own `when`) give the same verdicts.
+ */
+START_TEST(sample_rules_index_changes_nothing)
+{
+	static const char *const actions[] = {
+		"face.search", "face.match", "face.verify", "face.enroll", "data.read",
+		"data.export", "data.bulk-read", "data.delete", "data.purge", "video.index",
+		"storage.write", "other.thing"};
+	static const char *const datasets[] = {"visa-photos", "border-crossings",
+					       "benefits-claims", "cctv-archive", "no-such"};
+	static const char *const purposes[] = {"visa-processing", "fraud-review",
+					       "public-safety", "benefits-administration",
+					       "analytics"};
+	static const char *const classes[] = {"biometric", "video", "personal", "public"};
+	const char *paths[1];
+	struct diag_list dl = {0};
+	struct policy_state *a = policy_state_new(), *b = policy_state_new();
+	struct ruleset *rs;
+	char dir[4096];
+	unsigned seed = 5;
+	long fired = 0;
+
+	ck_assert_ptr_nonnull(getenv("AUPD_SOURCE_DIR"));
+	snprintf(dir, sizeof(dir), "%s/rules", getenv("AUPD_SOURCE_DIR"));
+	paths[0] = dir;
+	rs = ruleset_load(paths, 1, NULL, &dl);
+	ck_assert_ptr_nonnull(rs);
+	for (int i = 0; i < 4000; i++) {
+		char json[1024], res[400] = "", what[32];
+		struct verdict va, vb;
+		struct event ev;
+		size_t n = 0;
+
+		if (rand_r(&seed) % 4)
+			n += (size_t)snprintf(res + n, sizeof(res) - n, "\"id\":\"r-%u\"",
+					      rand_r(&seed) % 50);
+		if (rand_r(&seed) % 2)
+			n += (size_t)snprintf(res + n, sizeof(res) - n, "%s\"dataset\":\"%s\"",
+					      n ? "," : "", datasets[rand_r(&seed) % 5]);
+		if (rand_r(&seed) % 3 == 0)
+			n += (size_t)snprintf(res + n, sizeof(res) - n,
+					      "%s\"classification\":\"%s\"", n ? "," : "",
+					      classes[rand_r(&seed) % 4]);
+		if (rand_r(&seed) % 2)
+			n += (size_t)snprintf(res + n, sizeof(res) - n,
+					      "%s\"created\":\"2025-%02u-10T00:00:00Z\"", n ? "," : "",
+					      1 + rand_r(&seed) % 12);
+		snprintf(json, sizeof(json),
+			 "{\"id\":\"%d\",\"time\":\"2026-01-%02dT%02d:%02d:00Z\",\"tenant\":\"t%u\","
+			 "\"actor\":\"a%u\",\"action\":\"%s\",\"purpose\":\"%s\",\"quantity\":%u,"
+			 "\"resource\":{%s},\"attributes\":{%s\"video_hours\":%u}}",
+			 i, 10 + i / 1440, i / 60 % 24, i % 60, rand_r(&seed) % 3,
+			 rand_r(&seed) % 4, actions[rand_r(&seed) % 12], purposes[rand_r(&seed) % 5],
+			 1 + rand_r(&seed) % 120, res, rand_r(&seed) % 2 ? "\"case\":\"C-1\"," : "",
+			 rand_r(&seed) % 30);
+		pt_event(&ev, json);
+		policy_eval(rs, a, &ev, EFFECT_ALLOW, 0, &va);
+		policy_eval(rs, b, &ev, EFFECT_ALLOW, EVAL_UNINDEXED, &vb);
+		snprintf(what, sizeof(what), "event %d", i);
+		same_verdict(&va, &vb, what);
+		fired += (long)va.n_matched;
+		verdict_clear(&va);
+		verdict_clear(&vb);
+		event_clear(&ev);
+	}
+	ck_assert_msg(fired > 400, "only %ld rules fired: the events miss the rules", fired);
 	policy_state_free(a);
 	policy_state_free(b);
 	ruleset_unref(rs);
@@ -815,6 +900,7 @@ eval_suite(void)
 	tcase_add_test(tc, reuse);
 	tcase_add_test(tc, retention_message_keeps_resource_fields_apart);
 	tcase_add_test(tc, resource_cache_changes_nothing);
+	tcase_add_test(tc, sample_rules_index_changes_nothing);
 	tcase_add_test(tc, messages);
 	tcase_add_test(tc, action_index);
 	tcase_add_test(tc, action_tests_decided_ahead);
