@@ -164,11 +164,12 @@ ctx_resource(struct evctx *c, const char *key)
 const char *
 ctx_resource_id(struct evctx *c, const char *key, int id)
 {
-	if (id < 0 || c->uncached)
+	if (id < 0)
 		return ctx_resource(c, key);
 	if (!(c->res_done & (1u << id))) {
 		c->res[id] = ctx_resource(c, key);
-		c->res_done |= 1u << id;
+		/* EVAL_UNCACHED: never marked, so looked up again every time */
+		c->res_done |= c->uncached ? 0 : 1u << id;
 	}
 	return c->res[id];
 }
