@@ -270,11 +270,13 @@ cmd_token(int argc, char **argv)
 		case 'h':
 			fputs(token_usage, stdout);
 			return 0;
-		default:
-			cli_bad_option(!strcmp(sub, "create") ? "token create"
-				       : !strcmp(sub, "list") ? "token list" : "token revoke",
-				       c, argv + 1);
+		default: {
+			char cmd[16];
+
+			snprintf(cmd, sizeof(cmd), "token %s", sub); /* create, list or revoke */
+			cli_bad_option(cmd, c, argv + 1);
 			return 2;
+		}
 		}
 	}
 	argc--;

@@ -275,7 +275,6 @@ struct token_cache {
 	int fd; /* the marker file; -1: no caching */
 	int64_t ttl_us;
 	/* the last reading of the marker (under mu) */
-	bool read_once;
 	bool marker_ok; /* read whole, and still the file `aupd token` writes */
 	uint64_t marker;
 	int64_t read_at; /* monotonic time just before that reading */
@@ -309,28 +308,31 @@ tokens_changed(struct dbconn *c, struct aupd_error *err)
 {
 	const char *db = store_path(c);
 	unsigned char v[MARKER_LEN];
+	const char *failed = NULL; /* "open" or "write" */
 	char *path;
-	int fd, rc = 0;
+	int fd, e = 0, rc = 0;
 
 	if (!*db)
 		return 0;
 	path = marker_path(db);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT) {
-		aupd_error_set(err, "cannot open %s (%s): a running aupd may accept the tokens "
-			       "it checked before this change for up to %s more",
-			       path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
-		rc = -1;
+		failed = "open";
+		e = errno;
 	}
 	if (fd >= 0) {
 		marker_value(v);
 		if (pwrite(fd, v, MARKER_LEN, 0) != MARKER_LEN) {
-			aupd_error_set(err, "cannot write %s (%s): a running aupd may accept "
-				       "the tokens it checked before this change for up to %s more",
-				       path, strerror(errno), TOKEN_CACHE_TTL_TEXT);
-			rc = -1;
+			failed = "write";
+			e = errno;
 		}
 		close(fd);
+	}
+	if (failed) {
+		aupd_error_set(err, "cannot %s %s (%s): a running aupd may accept the tokens it "
+			       "checked before this change for up to %s more",
+			       failed, path, strerror(e), TOKEN_CACHE_TTL_TEXT);
+		rc = -1;
 	}
 	free(path);
 	/*
@@ -356,6 +358,7 @@ token_cache_new(const char *db_path, int64_t ttl_us)
 
 	pthread_mutex_init(&tc->mu, NULL);
 	tc->ttl_us = ttl_us;
+	tc->read_at = time_mono_us() - TOKEN_MARKER_CHECK_US; /* the first request reads it */
 	marker_value(v);
 	/* read with pread(), not mapped: a file cut short must not be a SIGBUS */
 	tc->fd = *db_path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
@@ -408,15 +411,14 @@ token_authenticate_cached(struct token_cache *tc, struct store_pool *pool, const
 	 * marker deleted or renamed over since the start is not the file
 	 * `aupd token` writes: no caching then.
 	 */
-	if (tc->fd >= 0 && (!tc->read_once || now - tc->read_at >= TOKEN_MARKER_CHECK_US)) {
+	if (tc->fd >= 0 && now - tc->read_at >= TOKEN_MARKER_CHECK_US) {
 		struct stat st;
 
 		tc->marker_ok = pread(tc->fd, &tc->marker, MARKER_LEN, 0) == MARKER_LEN &&
 				fstat(tc->fd, &st) == 0 && st.st_nlink > 0;
 		tc->read_at = now;
-		tc->read_once = true;
 	}
-	cache = tc->fd >= 0 && tc->marker_ok;
+	cache = tc->marker_ok; /* never set without the marker */
 	marker = tc->marker;
 	if (cache && e->used && e->marker == marker && now < e->until &&
 	    ct_equal(e->md, md, sizeof(md))) {

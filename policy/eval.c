@@ -243,8 +243,9 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 			.effect = r->effect,
 			.severity = r->severity,
 			.shadow = r->shadow,
-		}; /* borrowed: pushed as it is */
+		};
 
+		/* the verdict borrows o's strings from the event and the rule */
 		if (obl_open(&st->obl, &o))
 			push_obligation(out, &o);
 	}

@@ -97,12 +97,12 @@ load_limit(struct loader *ld, yaml_node_t *keynode, yaml_node_t *v, struct limit
 		ok = false;
 	}
 	if ((n = ymap_get(ld->yd, v, "max", NULL))) {
-		if (ynode_number(n, &l->max) < 0) {
+		bool number = ynode_number(n, &l->max) == 0;
+
+		if (!number || l->max < 0) {
+			/* a negative number as written ("-1"), anything else described */
 			ydiag(ld->dl, ld->yd, n, "max must be a number >= 0, not %s",
-			      ynode_describe(n));
-			ok = false;
-		} else if (l->max < 0) {
-			ydiag(ld->dl, ld->yd, n, "max must be a number >= 0, not %s", ynode_str(n));
+			      number ? ynode_str(n) : ynode_describe(n));
 			ok = false;
 		}
 	} else {

@@ -29,9 +29,9 @@ int token_create(struct dbconn *c, const char *name, enum role role, const char 
  * Revokes the active token `name` (with a ledger record).  0; 1 when there is
  * none; 2 when it is revoked but the marker could not be rewritten, so that
  * a running daemon may accept it for up to TOKEN_CACHE_TTL_TEXT more (`err`
- * says why); -1 on error (nothing changed).  It returns 2 *
- * TOKEN_MARKER_CHECK_US after the revocation (see below): a command's call,
- * not a request thread's.
+ * says why); -1 on error (nothing changed).  It returns only twice
+ * TOKEN_MARKER_CHECK_US after revoking (see below): a command's call, not a
+ * request thread's.
  */
 int token_revoke(struct dbconn *c, const char *name, struct aupd_error *err);
 /* Prints the tokens as a table (active ones, or all with `all`). */
