@@ -468,6 +468,7 @@ store_open(const char *path, unsigned flags, struct aupd_error *err)
 	int oflags = SQLITE_OPEN_NOMUTEX;
 
 	store_pcache_install();
+	store_walbuf_install();
 	c->path = xstrdup(path);
 	c->readonly = flags & STORE_READONLY;
 	if (c->readonly) {

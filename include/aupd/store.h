@@ -85,6 +85,13 @@ struct store_pcache_counts {
 	unsigned long temp_renames; /* pages renamed to the pending-byte page */
 };
 void store_pcache_counts(struct store_pcache_counts *out);
+/*
+ * Makes the default VFS one that gathers a WAL's frame writes into one
+ * write per commit (walbuf.c).  store_open() calls it.
+ */
+void store_walbuf_install(void);
+/* Over the process: writes SQLite made to WAL files, and writes passed to the file system. */
+void store_walbuf_counts(unsigned long *writes, unsigned long *flushes);
 /* The database file's full path as SQLite resolved it ("" for a memory database). */
 const char *store_path(const struct dbconn *c);
 /*

@@ -1,0 +1,325 @@
+/* walbuf.c - a VFS over the default one that hands a commit's WAL frames to the kernel in one write */
+#include "aupd/store.h"
+#include "aupd/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * SQLite writes each WAL frame with two write() calls, its 24-byte header
+ * and its page, so a commit of 20 pages is 40 system calls, each of which
+ * also goes through the file system's per-write work.  This VFS keeps
+ * contiguous writes to a WAL in a buffer and passes them on as one write:
+ * before a sync, a read of what it holds, a size or truncation, a write
+ * elsewhere in the file, when full, and right after a commit frame (its
+ * header carries the database size after the commit), so that what a
+ * commit wrote is in the file before any other connection can be told it
+ * exists, whatever the synchronous setting.  Every other file, and every
+ * other call, goes straight to the default VFS.
+ */
+
+/*
+ * Under 128 KiB: the unix VFS writes at most 0x1ffff bytes per call (it
+ * masks the length), and a write of exactly 128 KiB would write nothing
+ * and fail as "disk full".
+ */
+#define WALBUF_CAP (96 * 1024)
+_Static_assert(WALBUF_CAP < 0x20000, "the unix VFS masks write lengths with 0x1ffff");
+#define WAL_FRAME_HEADER 24
+
+struct wbfile {
+	sqlite3_file base;
+	sqlite3_file *real; /* the default VFS's file, right after this struct */
+	char *buf;	    /* NULL until the first write */
+	sqlite3_int64 off; /* where buf[0] goes in the file */
+	size_t len;
+	bool commit_page; /* the last write was a commit frame's header */
+};
+
+/* The real file lives after our struct, aligned for anything. */
+#define WB_REAL_OFFSET ((sizeof(struct wbfile) + 15) & ~(size_t)15)
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs wb_vfs;
+static sqlite3_io_methods wb_methods;
+static atomic_ulong n_writes, n_flushes;
+
+static int
+flush(struct wbfile *f)
+{
+	int rc;
+
+	if (!f->len)
+		return SQLITE_OK;
+	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
+	f->len = 0;
+	atomic_fetch_add_explicit(&n_flushes, 1, memory_order_relaxed);
+	return rc;
+}
+
+static int
+wb_close(sqlite3_file *file)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f), rc2 = f->real->pMethods->xClose(f->real);
+
+	free(f->buf);
+	f->buf = NULL;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int
+wb_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	if (f->len && ofst < f->off + (sqlite3_int64)f->len && ofst + amt > f->off) {
+		int rc = flush(f);
+
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return f->real->pMethods->xRead(f->real, out, amt, ofst);
+}
+
+static int
+wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	const unsigned char *p = data;
+	bool commit_page = f->commit_page;
+	int rc;
+
+	atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
+	f->commit_page = false;
+	/* the buffer comes with the first write: most connections only read */
+	if (!f->buf && !(f->buf = malloc(WALBUF_CAP)))
+		return f->real->pMethods->xWrite(f->real, data, amt, ofst);
+	if (!(f->len && ofst == f->off + (sqlite3_int64)f->len &&
+	      f->len + (size_t)amt <= WALBUF_CAP)) {
+		if ((rc = flush(f)) != SQLITE_OK)
+			return rc;
+		if ((size_t)amt > WALBUF_CAP)
+			return f->real->pMethods->xWrite(f->real, data, amt, ofst);
+		f->off = ofst;
+	}
+	memcpy(f->buf + f->len, data, (size_t)amt);
+	f->len += (size_t)amt;
+	if (commit_page)
+		return flush(f);
+	/* a frame header: bytes 4-7 are the database's size after a commit, or 0 */
+	f->commit_page = amt == WAL_FRAME_HEADER && (p[4] | p[5] | p[6] | p[7]);
+	return SQLITE_OK;
+}
+
+static int
+wb_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int
+wb_sync(sqlite3_file *file, int flags)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int
+wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int
+wb_lock(sqlite3_file *file, int lock)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xLock(f->real, lock);
+}
+
+static int
+wb_unlock(sqlite3_file *file, int lock)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xUnlock(f->real, lock);
+}
+
+static int
+wb_check_reserved(sqlite3_file *file, int *out)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+
+static int
+wb_file_control(sqlite3_file *file, int op, void *arg)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static int
+wb_sector_size(sqlite3_file *file)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xSectorSize(f->real);
+}
+
+static int
+wb_device_characteristics(sqlite3_file *file)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+
+static int
+wb_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile **out)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xShmMap(f->real, region, size, extend, out);
+}
+
+static int
+wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+
+static void
+wb_shm_barrier(sqlite3_file *file)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	f->real->pMethods->xShmBarrier(f->real);
+}
+
+static int
+wb_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+}
+
+static int
+wb_fetch(sqlite3_file *file, sqlite3_int64 ofst, int amt, void **out)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc = flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, ofst, amt, out);
+}
+
+static int
+wb_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
+{
+	struct wbfile *f = (struct wbfile *)file;
+
+	return f->real->pMethods->xUnfetch(f->real, ofst, p);
+}
+
+static int
+wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out_flags)
+{
+	struct wbfile *f = (struct wbfile *)file;
+	int rc;
+
+	(void)vfs;
+	/* anything but a WAL is the default VFS's own file, in place */
+	if (!(flags & SQLITE_OPEN_WAL))
+		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)((char *)f + WB_REAL_OFFSET);
+	rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		if (f->real->pMethods)
+			f->real->pMethods->xClose(f->real);
+		return rc;
+	}
+	if (f->real->pMethods->iVersion < 3) {
+		/* older file methods than ours pass on: the plain file, unbuffered */
+		f->real->pMethods->xClose(f->real);
+		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+	}
+	f->base.pMethods = &wb_methods;
+	return SQLITE_OK;
+}
+
+static void
+install(void)
+{
+	int rc;
+
+	real_vfs = sqlite3_vfs_find(NULL);
+	if (!real_vfs || real_vfs->iVersion < 1) {
+		log_warn("no default SQLite VFS to wrap: WAL writes stay unbuffered");
+		return;
+	}
+	wb_methods = (sqlite3_io_methods){
+		.iVersion = 3,
+		.xClose = wb_close,
+		.xRead = wb_read,
+		.xWrite = wb_write,
+		.xTruncate = wb_truncate,
+		.xSync = wb_sync,
+		.xFileSize = wb_file_size,
+		.xLock = wb_lock,
+		.xUnlock = wb_unlock,
+		.xCheckReservedLock = wb_check_reserved,
+		.xFileControl = wb_file_control,
+		.xSectorSize = wb_sector_size,
+		.xDeviceCharacteristics = wb_device_characteristics,
+		.xShmMap = wb_shm_map,
+		.xShmLock = wb_shm_lock,
+		.xShmBarrier = wb_shm_barrier,
+		.xShmUnmap = wb_shm_unmap,
+		.xFetch = wb_fetch,
+		.xUnfetch = wb_unfetch,
+	};
+	wb_vfs = *real_vfs;
+	wb_vfs.pNext = NULL;
+	wb_vfs.zName = "aupd-walbuf";
+	wb_vfs.szOsFile = (int)(WB_REAL_OFFSET + (size_t)real_vfs->szOsFile);
+	wb_vfs.xOpen = wb_open;
+	if ((rc = sqlite3_vfs_register(&wb_vfs, 1)) != SQLITE_OK)
+		log_warn("cannot register the WAL-buffering VFS (%s): WAL writes stay unbuffered",
+			 sqlite3_errstr(rc));
+}
+
+void
+store_walbuf_install(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, install);
+}
+
+void
+store_walbuf_counts(unsigned long *writes, unsigned long *flushes)
+{
+	*writes = atomic_load(&n_writes);
+	*flushes = atomic_load(&n_flushes);
+}
