@@ -13,13 +13,30 @@
  * SQLite writes each WAL frame with two write() calls, its 24-byte header
  * and its page, so a commit of 20 pages is 40 system calls, each of which
  * also goes through the file system's per-write work.  This VFS keeps
- * contiguous writes to a WAL in a buffer and passes them on as one write:
- * before a sync, a read of what it holds, a size or truncation, a write
- * elsewhere in the file, when full, and right after a commit frame (its
- * header carries the database size after the commit), so that what a
- * commit wrote is in the file before any other connection can be told it
- * exists, whatever the synchronous setting.  Every other file, and every
- * other call, goes straight to the default VFS.
+ * contiguous writes to a WAL in a buffer and passes them on as one write.
+ *
+ * Nothing SQLite wrote may be missing from the file where it, or another
+ * connection, could look for it.  So the buffer is written out:
+ *  - before a sync, a read of what it holds, a size, a truncation, a file
+ *    control or a mapping of the WAL, and before a write elsewhere in it;
+ *  - when it is full;
+ *  - at the barrier before the connection publishes a commit in the
+ *    WAL index (walIndexWriteHdr), which covers frames written out of
+ *    order: a commit's headers rewritten with new checksums, the padding
+ *    of a sync to a sector boundary;
+ *  - before the connection gives up the WAL write lock, so that frames of
+ *    a transaction that was rolled back after spilling pages cannot be
+ *    written later over frames another connection committed at the same
+ *    place;
+ *  - after the page of a commit frame (its header holds the database size
+ *    after the commit): a fallback for a WAL index without shared memory
+ *    (exclusive locking mode).
+ * The barrier and the lock are calls on the database file, not the WAL:
+ * the main database file is wrapped too, and paired with its WAL when that
+ * is opened.  A failed write of the buffer is an I/O error for SQLite:
+ * earlier calls were told their bytes were written, so the transaction
+ * must fail whole.  Every other file, and every other call, goes straight
+ * to the default VFS.
  */
 
 /*
@@ -38,14 +55,30 @@ struct wbfile {
 	sqlite3_int64 off; /* where buf[0] goes in the file */
 	size_t len;
 	bool commit_page; /* the last write was a commit frame's header */
+	struct wbdb *db;  /* the same connection's database file, or NULL */
 };
 
-/* The real file lives after our struct, aligned for anything. */
+/* A main database file: its calls forwarded, its WAL written out first where it matters. */
+struct wbdb {
+	sqlite3_file base;
+	sqlite3_file *real;
+	sqlite3_filename name; /* the pager's copy: its WAL's sqlite3_filename_database() */
+	struct wbfile *wal;    /* NULL until (or unless) the connection opens its WAL */
+	struct wbdb *next;
+};
+
+/* The real file lives after our struct, 16-aligned within SQLite's 8-aligned allocation. */
 #define WB_REAL_OFFSET ((sizeof(struct wbfile) + 15) & ~(size_t)15)
+#define WBDB_REAL_OFFSET ((sizeof(struct wbdb) + 15) & ~(size_t)15)
+#define WB_MAX_OFFSET (WB_REAL_OFFSET > WBDB_REAL_OFFSET ? WB_REAL_OFFSET : WBDB_REAL_OFFSET)
+
+/* Open database files, for a WAL to find its own at open; a connection's calls stay on one thread. */
+static pthread_mutex_t dbs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wbdb *dbs;
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs wb_vfs;
-static sqlite3_io_methods wb_methods;
+static sqlite3_io_methods wb_methods, db_methods;
 static atomic_ulong n_writes, n_flushes;
 
 static int
@@ -58,7 +91,8 @@ flush(struct wbfile *f)
 	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
 	f->len = 0;
 	atomic_fetch_add_explicit(&n_flushes, 1, memory_order_relaxed);
-	return rc;
+	/* earlier calls were told their bytes were written: the whole transaction must go */
+	return rc == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
 }
 
 static int
@@ -67,6 +101,10 @@ wb_close(sqlite3_file *file)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f), rc2 = f->real->pMethods->xClose(f->real);
 
+	pthread_mutex_lock(&dbs_mu);
+	if (f->db)
+		f->db->wal = NULL;
+	pthread_mutex_unlock(&dbs_mu);
 	free(f->buf);
 	f->buf = NULL;
 	return rc != SQLITE_OK ? rc : rc2;
@@ -241,6 +279,174 @@ wb_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
 	return f->real->pMethods->xUnfetch(f->real, ofst, p);
 }
 
+/* ---- the main database file: forwarded, but for the shm barrier and lock ---- */
+
+#define DB_REAL(file) (((struct wbdb *)(file))->real)
+
+static int
+db_close(sqlite3_file *file)
+{
+	struct wbdb *d = (struct wbdb *)file;
+
+	pthread_mutex_lock(&dbs_mu);
+	for (struct wbdb **pp = &dbs; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	if (d->wal)
+		d->wal->db = NULL;
+	pthread_mutex_unlock(&dbs_mu);
+	return d->real->pMethods->xClose(d->real);
+}
+
+static int
+db_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
+{
+	return DB_REAL(file)->pMethods->xRead(DB_REAL(file), out, amt, ofst);
+}
+
+static int
+db_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
+{
+	return DB_REAL(file)->pMethods->xWrite(DB_REAL(file), data, amt, ofst);
+}
+
+static int
+db_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	return DB_REAL(file)->pMethods->xTruncate(DB_REAL(file), size);
+}
+
+static int
+db_sync(sqlite3_file *file, int flags)
+{
+	return DB_REAL(file)->pMethods->xSync(DB_REAL(file), flags);
+}
+
+static int
+db_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	return DB_REAL(file)->pMethods->xFileSize(DB_REAL(file), size);
+}
+
+static int
+db_lock(sqlite3_file *file, int lock)
+{
+	return DB_REAL(file)->pMethods->xLock(DB_REAL(file), lock);
+}
+
+static int
+db_unlock(sqlite3_file *file, int lock)
+{
+	return DB_REAL(file)->pMethods->xUnlock(DB_REAL(file), lock);
+}
+
+static int
+db_check_reserved(sqlite3_file *file, int *out)
+{
+	return DB_REAL(file)->pMethods->xCheckReservedLock(DB_REAL(file), out);
+}
+
+static int
+db_file_control(sqlite3_file *file, int op, void *arg)
+{
+	return DB_REAL(file)->pMethods->xFileControl(DB_REAL(file), op, arg);
+}
+
+static int
+db_sector_size(sqlite3_file *file)
+{
+	return DB_REAL(file)->pMethods->xSectorSize(DB_REAL(file));
+}
+
+static int
+db_device_characteristics(sqlite3_file *file)
+{
+	return DB_REAL(file)->pMethods->xDeviceCharacteristics(DB_REAL(file));
+}
+
+static int
+db_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile **out)
+{
+	return DB_REAL(file)->pMethods->xShmMap(DB_REAL(file), region, size, extend, out);
+}
+
+/* SQLite's WAL_WRITE_LOCK: the first of the shm locks */
+#define WAL_WRITE_LOCK_SLOT 0
+
+static int
+db_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+	struct wbdb *d = (struct wbdb *)file;
+
+	/*
+	 * Giving up the write lock: what the connection wrote goes to the file
+	 * while the lock is still held, as it would without the buffer.  A
+	 * failure leaves nothing buffered either; SQLite cannot be told here.
+	 */
+	if (d->wal && offset == WAL_WRITE_LOCK_SLOT && (flags & SQLITE_SHM_UNLOCK))
+		(void)flush(d->wal);
+	return d->real->pMethods->xShmLock(d->real, offset, n, flags);
+}
+
+static void
+db_shm_barrier(sqlite3_file *file)
+{
+	struct wbdb *d = (struct wbdb *)file;
+
+	/* walIndexWriteHdr() publishes a commit right after this barrier */
+	if (d->wal)
+		(void)flush(d->wal);
+	d->real->pMethods->xShmBarrier(d->real);
+}
+
+static int
+db_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+	return DB_REAL(file)->pMethods->xShmUnmap(DB_REAL(file), delete_flag);
+}
+
+static int
+db_fetch(sqlite3_file *file, sqlite3_int64 ofst, int amt, void **out)
+{
+	return DB_REAL(file)->pMethods->xFetch(DB_REAL(file), ofst, amt, out);
+}
+
+static int
+db_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
+{
+	return DB_REAL(file)->pMethods->xUnfetch(DB_REAL(file), ofst, p);
+}
+
+static int
+db_open(sqlite3_filename name, sqlite3_file *file, int flags, int *out_flags)
+{
+	struct wbdb *d = (struct wbdb *)file;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->real = (sqlite3_file *)((char *)d + WBDB_REAL_OFFSET);
+	rc = real_vfs->xOpen(real_vfs, name, d->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		if (d->real->pMethods)
+			d->real->pMethods->xClose(d->real);
+		return rc;
+	}
+	if (d->real->pMethods->iVersion < 3) {
+		/* older file methods than ours pass on: the plain file */
+		d->real->pMethods->xClose(d->real);
+		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+	}
+	d->name = name;
+	pthread_mutex_lock(&dbs_mu);
+	d->next = dbs;
+	dbs = d;
+	pthread_mutex_unlock(&dbs_mu);
+	d->base.pMethods = &db_methods;
+	return SQLITE_OK;
+}
+
 static int
 wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out_flags)
 {
@@ -248,7 +454,9 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, 
 	int rc;
 
 	(void)vfs;
-	/* anything but a WAL is the default VFS's own file, in place */
+	if ((flags & SQLITE_OPEN_MAIN_DB) && name)
+		return db_open(name, file, flags, out_flags);
+	/* anything else but a WAL is the default VFS's own file, in place */
 	if (!(flags & SQLITE_OPEN_WAL))
 		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
@@ -265,6 +473,15 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, 
 		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
 	}
 	f->base.pMethods = &wb_methods;
+	/* its connection's database file: opened just before, under the same name */
+	pthread_mutex_lock(&dbs_mu);
+	for (struct wbdb *d = dbs; d; d = d->next)
+		if (d->name == sqlite3_filename_database(name) && !d->wal) {
+			d->wal = f;
+			f->db = d;
+			break;
+		}
+	pthread_mutex_unlock(&dbs_mu);
 	return SQLITE_OK;
 }
 
@@ -299,10 +516,31 @@ install(void)
 		.xFetch = wb_fetch,
 		.xUnfetch = wb_unfetch,
 	};
+	db_methods = (sqlite3_io_methods){
+		.iVersion = 3,
+		.xClose = db_close,
+		.xRead = db_read,
+		.xWrite = db_write,
+		.xTruncate = db_truncate,
+		.xSync = db_sync,
+		.xFileSize = db_file_size,
+		.xLock = db_lock,
+		.xUnlock = db_unlock,
+		.xCheckReservedLock = db_check_reserved,
+		.xFileControl = db_file_control,
+		.xSectorSize = db_sector_size,
+		.xDeviceCharacteristics = db_device_characteristics,
+		.xShmMap = db_shm_map,
+		.xShmLock = db_shm_lock,
+		.xShmBarrier = db_shm_barrier,
+		.xShmUnmap = db_shm_unmap,
+		.xFetch = db_fetch,
+		.xUnfetch = db_unfetch,
+	};
 	wb_vfs = *real_vfs;
 	wb_vfs.pNext = NULL;
 	wb_vfs.zName = "aupd-walbuf";
-	wb_vfs.szOsFile = (int)(WB_REAL_OFFSET + (size_t)real_vfs->szOsFile);
+	wb_vfs.szOsFile = (int)(WB_MAX_OFFSET + (size_t)real_vfs->szOsFile);
 	wb_vfs.xOpen = wb_open;
 	if ((rc = sqlite3_vfs_register(&wb_vfs, 1)) != SQLITE_OK)
 		log_warn("cannot register the WAL-buffering VFS (%s): WAL writes stay unbuffered",

@@ -252,6 +252,201 @@ START_TEST(killed_writer_keeps_every_commit)
 }
 END_TEST
 
+/*
+ * A transaction that spilled pages to the WAL and was rolled back leaves
+ * frames past the end; another connection then commits at the same place.
+ * The first connection's next write must not put its old frames over them.
+ */
+START_TEST(rolled_back_frames_stay_out_of_commits)
+{
+	char *dir = tu_tmpdir();
+	const char *path = tu_path(dir, "t.db");
+	sqlite3 *a, *b, *c;
+
+	store_walbuf_install();
+	a = open_db(path);
+	exec_ok(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		   "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x');"
+		   "PRAGMA cache_size = 10");
+	b = open_db(path);
+	exec_ok(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		   "i < 200) INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
+	exec_ok(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		   "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
+	exec_ok(a, "INSERT INTO t VALUES (1, 'y')");
+	sqlite3_close(a);
+	sqlite3_close(b);
+	c = open_db(path);
+	integrity_ok(c);
+	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t"), 402);
+	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
+			 400);
+	sqlite3_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A spy VFS above the wrapper keeps a copy of every byte SQLite wrote to
+ * the WAL; after every sync and every statement that ends a transaction,
+ * the file must hold all of them, with any synchronous setting, and with
+ * syncs padded to sector boundaries (psow=0).
+ */
+static sqlite3_vfs *spy_below, spy_vfs;
+static sqlite3_io_methods spy_methods, spy_db_methods;
+static const sqlite3_io_methods *spy_wrapped, *spy_db_wrapped;
+static unsigned char *shadow, *written;
+static size_t shadow_len;
+static char spy_wal[512];
+static int spy_missing;
+
+static void
+spy_check(void)
+{
+	FILE *f = fopen(spy_wal, "rb");
+	unsigned char *file = calloc(1, shadow_len + 1);
+	size_t n = f ? fread(file, 1, shadow_len, f) : 0;
+
+	for (size_t i = 0; i < shadow_len; i++)
+		if (written[i] && (i >= n || file[i] != shadow[i])) {
+			spy_missing++;
+			break;
+		}
+	if (f)
+		fclose(f);
+	free(file);
+}
+
+static int
+spy_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
+{
+	size_t end = (size_t)ofst + (size_t)amt;
+
+	if (end > shadow_len) {
+		shadow = realloc(shadow, end);
+		written = realloc(written, end);
+		memset(written + shadow_len, 0, end - shadow_len);
+		shadow_len = end;
+	}
+	memcpy(shadow + ofst, data, (size_t)amt);
+	memset(written + ofst, 1, (size_t)amt);
+	return spy_wrapped->xWrite(file, data, amt, ofst);
+}
+
+static int
+spy_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	if ((size_t)size < shadow_len)
+		shadow_len = (size_t)size;
+	return spy_wrapped->xTruncate(file, size);
+}
+
+static int
+spy_sync(sqlite3_file *file, int flags)
+{
+	int rc = spy_wrapped->xSync(file, flags);
+
+	spy_check();
+	return rc;
+}
+
+/* right before a commit is published in the WAL index: its frames must be in the file */
+static void
+spy_barrier(sqlite3_file *file)
+{
+	spy_db_wrapped->xShmBarrier(file);
+	if (spy_wrapped)
+		spy_check();
+}
+
+static int
+spy_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out)
+{
+	int rc = spy_below->xOpen(spy_below, name, file, flags, out);
+
+	(void)vfs;
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && !spy_db_wrapped) {
+		spy_db_wrapped = file->pMethods;
+		spy_db_methods = *file->pMethods;
+		spy_db_methods.xShmBarrier = spy_barrier;
+		file->pMethods = &spy_db_methods;
+	}
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && !spy_wrapped) {
+		snprintf(spy_wal, sizeof(spy_wal), "%s", name);
+		spy_wrapped = file->pMethods;
+		spy_methods = *file->pMethods;
+		spy_methods.xWrite = spy_write;
+		spy_methods.xTruncate = spy_truncate;
+		spy_methods.xSync = spy_sync;
+		file->pMethods = &spy_methods;
+	}
+	return rc;
+}
+
+static void
+exec_checked(sqlite3 *db, const char *sql)
+{
+	exec_ok(db, sql);
+	spy_check();
+}
+
+START_TEST(the_file_holds_what_sqlite_wrote)
+{
+	static const char *const modes[] = {"OFF", "NORMAL", "FULL", "FULL"};
+	char *dir = tu_tmpdir();
+
+	store_walbuf_install();
+	spy_below = sqlite3_vfs_find(NULL);
+	spy_vfs = *spy_below;
+	spy_vfs.zName = "spy";
+	spy_vfs.xOpen = spy_open;
+	ck_assert_int_eq(sqlite3_vfs_register(&spy_vfs, 0), SQLITE_OK);
+	for (int m = 0; m < 4; m++) {
+		char uri[600], sql[128];
+		sqlite3 *a, *b;
+
+		snprintf(uri, sizeof(uri), "file:%s/t%d.db?vfs=spy%s", dir, m, m == 3 ? "&psow=0" : "");
+		spy_wrapped = spy_db_wrapped = NULL;
+		shadow_len = 0;
+		spy_missing = 0;
+		ck_assert_int_eq(sqlite3_open_v2(uri, &a, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+							      SQLITE_OPEN_URI, NULL),
+				 SQLITE_OK);
+		snprintf(sql, sizeof(sql),
+			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = 10",
+			 modes[m]);
+		exec_ok(a, sql);
+		ck_assert_int_eq(sqlite3_open_v2(uri, &b, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL),
+				 SQLITE_OK);
+		sqlite3_busy_timeout(b, 5000);
+		exec_checked(a, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)");
+		for (int round = 0; round < 3; round++) {
+			/* spilled pages written again: their headers rewritten at commit */
+			exec_checked(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+					"FROM n WHERE i < 60) INSERT INTO t SELECT NULL, randomblob(1500) "
+					"FROM n; UPDATE t SET v = zeroblob(1500) WHERE k % 7 = 0; COMMIT");
+			exec_checked(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+					"FROM n WHERE i < 60) INSERT INTO t SELECT NULL, randomblob(1500) "
+					"FROM n; ROLLBACK");
+			exec_checked(a, "INSERT INTO t VALUES (NULL, 1)");
+			exec_checked(b, "PRAGMA wal_checkpoint(RESTART)");
+			exec_checked(a, "INSERT INTO t VALUES (NULL, 2)");
+		}
+		ck_assert_msg(spy_missing == 0, "synchronous=%s%s: %d checks found bytes missing",
+			      modes[m], m == 3 ? " psow=0" : "", spy_missing);
+		sqlite3_close(b);
+		sqlite3_close(a);
+	}
+	sqlite3_vfs_unregister(&spy_vfs);
+	free(shadow);
+	free(written);
+	shadow = written = NULL;
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 walbuf_suite(void)
 {
@@ -262,6 +457,8 @@ walbuf_suite(void)
 	tcase_add_test(tc, a_commit_is_one_write);
 	tcase_add_test(tc, other_connections_read_every_commit);
 	tcase_add_test(tc, killed_writer_keeps_every_commit);
+	tcase_add_test(tc, rolled_back_frames_stay_out_of_commits);
+	tcase_add_test(tc, the_file_holds_what_sqlite_wrote);
 	suite_add_tcase(s, tc);
 	return s;
 }
