@@ -67,7 +67,7 @@ struct wbdb {
 	struct wbdb *next;
 };
 
-/* The real file lives after our struct, 16-aligned within SQLite's 8-aligned allocation. */
+/* The real file: a multiple of 16 bytes past our struct, which SQLite allocates 8-aligned. */
 #define WB_REAL_OFFSET ((sizeof(struct wbfile) + 15) & ~(size_t)15)
 #define WBDB_REAL_OFFSET ((sizeof(struct wbdb) + 15) & ~(size_t)15)
 #define WB_MAX_OFFSET (WB_REAL_OFFSET > WBDB_REAL_OFFSET ? WB_REAL_OFFSET : WBDB_REAL_OFFSET)
