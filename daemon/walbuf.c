@@ -16,27 +16,28 @@
  * contiguous writes to a WAL in a buffer and passes them on as one write.
  *
  * Nothing SQLite wrote may be missing from the file where it, or another
- * connection, could look for it.  So the buffer is written out:
+ * connection, could look for it.  So only appends are buffered (a write
+ * below the end of what the handle wrote, such as a commit's frame headers
+ * rewritten with new checksums, goes straight to the file), and the buffer
+ * is written out:
+ *  - right after the page of a commit frame (its header holds the database
+ *    size after the commit), before SQLite can publish the commit;
  *  - before a sync, a read of what it holds, a size, a truncation, a file
  *    control or a mapping of the WAL, and before a write elsewhere in it;
  *  - when it is full;
- *  - at the barrier before the connection publishes a commit in the
- *    WAL index (walIndexWriteHdr), which covers frames written out of
- *    order: a commit's headers rewritten with new checksums, the padding
- *    of a sync to a sector boundary;
- *  - before the connection gives up the WAL write lock, so that frames of
- *    a transaction that was rolled back after spilling pages cannot be
- *    written later over frames another connection committed at the same
- *    place;
- *  - after the page of a commit frame (its header holds the database size
- *    after the commit): a fallback for a WAL index without shared memory
- *    (exclusive locking mode).
- * The barrier and the lock are calls on the database file, not the WAL:
+ *  - before any change of the connection's shm locks, giving up the WAL
+ *    write lock above all: frames of a transaction that spilled pages and
+ *    was rolled back must not be written later over frames another
+ *    connection committed at the same place;
+ *  - at the barrier before a commit is published in the WAL index, where
+ *    nothing should be left (a safety net).
+ * The locks and the barrier are calls on the database file, not the WAL:
  * the main database file is wrapped too, and paired with its WAL when that
- * is opened.  A failed write of the buffer is an I/O error for SQLite:
- * earlier calls were told their bytes were written, so the transaction
- * must fail whole.  Every other file, and every other call, goes straight
- * to the default VFS.
+ * is opened.  A WAL left unpaired, or one whose syncs SQLite pads to a
+ * sector (psow=0: the padding is written after the sync), is not buffered.
+ * A failed write of the buffer is an I/O error for SQLite: earlier calls
+ * were told their bytes were written, so the transaction must fail whole.
+ * Every other file, and every other call, goes straight to the default VFS.
  */
 
 /*
@@ -54,8 +55,9 @@ struct wbfile {
 	char *buf;	    /* NULL until the first write */
 	sqlite3_int64 off; /* where buf[0] goes in the file */
 	size_t len;
-	bool commit_page; /* the last write was a commit frame's header */
-	struct wbdb *db;  /* the same connection's database file, or NULL */
+	bool commit_page;  /* the last write was a commit frame's header */
+	sqlite3_int64 end; /* the end of what this handle wrote since its last WAL header */
+	struct wbdb *db;   /* the same connection's database file (NULL once that closed) */
 };
 
 /* A main database file: its calls forwarded, its WAL written out first where it matters. */
@@ -89,10 +91,16 @@ flush(struct wbfile *f)
 	if (!f->len)
 		return SQLITE_OK;
 	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
-	f->len = 0;
 	atomic_fetch_add_explicit(&n_flushes, 1, memory_order_relaxed);
-	/* earlier calls were told their bytes were written: the whole transaction must go */
-	return rc == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
+	if (rc != SQLITE_OK) {
+		/* SQLite will say "disk I/O error": say what it was */
+		log_err("cannot write %zu bytes to a WAL: %s", f->len, sqlite3_errstr(rc));
+		f->len = 0;
+		/* earlier calls were told their bytes were written: the whole transaction must go */
+		return SQLITE_IOERR_WRITE;
+	}
+	f->len = 0;
+	return SQLITE_OK;
 }
 
 static int
@@ -134,6 +142,23 @@ wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
 
 	atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
 	f->commit_page = false;
+	if (ofst == 0)
+		f->end = 0; /* a new WAL header: the WAL starts over */
+	if (ofst < f->end) {
+		/*
+		 * A rewrite: a page written again within a transaction, or a
+		 * commit's frame headers with new checksums, written after its
+		 * last page.  Straight to the file, so that a failure reaches
+		 * SQLite and nothing of a commit waits for the barrier.
+		 */
+		if ((rc = flush(f)) != SQLITE_OK)
+			return rc;
+		rc = f->real->pMethods->xWrite(f->real, data, amt, ofst);
+		if (rc == SQLITE_OK && ofst + amt > f->end)
+			f->end = ofst + amt;
+		return rc;
+	}
+	f->end = ofst + amt;
 	/* the buffer comes with the first write: most connections only read */
 	if (!f->buf && !(f->buf = malloc(WALBUF_CAP)))
 		return f->real->pMethods->xWrite(f->real, data, amt, ofst);
@@ -160,6 +185,8 @@ wb_truncate(sqlite3_file *file, sqlite3_int64 size)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f);
 
+	if (size < f->end)
+		f->end = size;
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
@@ -372,20 +399,20 @@ db_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile *
 	return DB_REAL(file)->pMethods->xShmMap(DB_REAL(file), region, size, extend, out);
 }
 
-/* SQLite's WAL_WRITE_LOCK: the first of the shm locks */
-#define WAL_WRITE_LOCK_SLOT 0
-
 static int
 db_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	struct wbdb *d = (struct wbdb *)file;
 
 	/*
-	 * Giving up the write lock: what the connection wrote goes to the file
-	 * while the lock is still held, as it would without the buffer.  A
-	 * failure leaves nothing buffered either; SQLite cannot be told here.
+	 * Any change of locks, and giving up the write lock above all: what the
+	 * connection wrote goes to the file while its locks still hold, as it
+	 * would without the buffer (leaving exclusive locking mode takes a read
+	 * lock while the database file is still locked exclusively).  What can
+	 * be buffered here is frames past the end of the WAL, of a transaction
+	 * that failed or was rolled back: a failure to write them loses nothing.
 	 */
-	if (d->wal && offset == WAL_WRITE_LOCK_SLOT && (flags & SQLITE_SHM_UNLOCK))
+	if (d->wal)
 		(void)flush(d->wal);
 	return d->real->pMethods->xShmLock(d->real, offset, n, flags);
 }
@@ -395,9 +422,17 @@ db_shm_barrier(sqlite3_file *file)
 {
 	struct wbdb *d = (struct wbdb *)file;
 
-	/* walIndexWriteHdr() publishes a commit right after this barrier */
-	if (d->wal)
-		(void)flush(d->wal);
+	/*
+	 * walIndexWriteHdr() publishes a commit right after this barrier.  Its
+	 * frames were written at its commit frame, and rewrites go straight to
+	 * the file, so nothing of it should be left; if something is and cannot
+	 * be written, the commit would be published without it, and SQLite
+	 * cannot be told: stop, and let recovery find what is on disk.
+	 */
+	if (d->wal && flush(d->wal) != SQLITE_OK) {
+		log_err("a WAL write failed while SQLite was publishing a commit: stopping");
+		abort();
+	}
 	d->real->pMethods->xShmBarrier(d->real);
 }
 
@@ -481,7 +516,21 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, 
 			f->db = d;
 			break;
 		}
+	/*
+	 * Without its database file's lock and barrier calls, or when SQLite
+	 * pads syncs to a sector and writes the padding after the sync (it
+	 * decides that from the database file: psow=0), the plain file.
+	 */
+	if (f->db && !(f->db->real->pMethods->xDeviceCharacteristics(f->db->real) &
+		       SQLITE_IOCAP_POWERSAFE_OVERWRITE)) {
+		f->db->wal = NULL;
+		f->db = NULL;
+	}
 	pthread_mutex_unlock(&dbs_mu);
+	if (!f->db) {
+		f->real->pMethods->xClose(f->real);
+		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+	}
 	return SQLITE_OK;
 }
 

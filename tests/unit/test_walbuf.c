@@ -288,6 +288,61 @@ START_TEST(rolled_back_frames_stay_out_of_commits)
 END_TEST
 
 /*
+ * A process that ends right after COMMIT, without closing (a crash), keeps
+ * the commit with synchronous NORMAL or OFF too, in shared or exclusive
+ * locking mode (no shared WAL index: no shm lock or barrier calls).  The
+ * transaction spills pages and writes some again, so SQLite rewrites its
+ * frame headers after the commit frame.
+ */
+START_TEST(a_crash_after_commit_keeps_it)
+{
+	/* exclusive mode before the WAL is opened: its index in heap memory */
+	static const char *const setups[] = {
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF",
+		"PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL",
+		"PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF",
+	};
+	char *dir = tu_tmpdir();
+
+	store_walbuf_install();
+	for (int s = 0; s < 4; s++) {
+		char path[600];
+		sqlite3 *db;
+		pid_t pid;
+		int status;
+
+		snprintf(path, sizeof(path), "%s/t%d.db", dir, s);
+		db = open_db(path);
+		exec_ok(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x')");
+		sqlite3_close(db);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			db = open_db(path);
+			exec_ok(db, setups[s]);
+			exec_ok(db, "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 "
+				    "UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO t SELECT i, "
+				    "randomblob(1500) FROM n; UPDATE t SET v = zeroblob(1500) WHERE k "
+				    "BETWEEN 1 AND 33; COMMIT");
+			free(dir); /* the connection stays open: that is the point */
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		db = open_db(path);
+		integrity_ok(db);
+		ck_assert_msg(one_int(db, "SELECT count(*) FROM t") == 101, "%s: %lld rows", setups[s],
+			      one_int(db, "SELECT count(*) FROM t"));
+		ck_assert_int_eq(one_int(db, "SELECT count(*) FROM t WHERE v = zeroblob(1500)"), 33);
+		sqlite3_close(db);
+	}
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
  * A spy VFS above the wrapper keeps a copy of every byte SQLite wrote to
  * the WAL; after every sync and every statement that ends a transaction,
  * the file must hold all of them, with any synchronous setting, and with
@@ -458,6 +513,7 @@ walbuf_suite(void)
 	tcase_add_test(tc, other_connections_read_every_commit);
 	tcase_add_test(tc, killed_writer_keeps_every_commit);
 	tcase_add_test(tc, rolled_back_frames_stay_out_of_commits);
+	tcase_add_test(tc, a_crash_after_commit_keeps_it);
 	tcase_add_test(tc, the_file_holds_what_sqlite_wrote);
 	suite_add_tcase(s, tc);
 	return s;
