@@ -289,10 +289,10 @@ END_TEST
 
 /*
  * A process that ends right after COMMIT, without closing (a crash), keeps
- * the commit with synchronous NORMAL or OFF too, in shared or exclusive
- * locking mode (no shared WAL index: no shm lock or barrier calls).  The
+ * its commits with synchronous NORMAL or OFF too, in shared or exclusive
+ * locking mode (no shared WAL index: no shm lock or barrier calls).  One
  * transaction spills pages and writes some again, so SQLite rewrites its
- * frame headers after the commit frame.
+ * frame headers after the commit frame; the last one rewrites nothing.
  */
 START_TEST(a_crash_after_commit_keeps_it)
 {
@@ -325,6 +325,8 @@ START_TEST(a_crash_after_commit_keeps_it)
 				    "UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO t SELECT i, "
 				    "randomblob(1500) FROM n; UPDATE t SET v = zeroblob(1500) WHERE k "
 				    "BETWEEN 1 AND 33; COMMIT");
+			/* and one with nothing rewritten: its commit frame is its last write */
+			exec_ok(db, "INSERT INTO t VALUES (1000, 'z')");
 			free(dir); /* the connection stays open: that is the point */
 			_exit(0);
 		}
@@ -332,7 +334,7 @@ START_TEST(a_crash_after_commit_keeps_it)
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		db = open_db(path);
 		integrity_ok(db);
-		ck_assert_msg(one_int(db, "SELECT count(*) FROM t") == 101, "%s: %lld rows", setups[s],
+		ck_assert_msg(one_int(db, "SELECT count(*) FROM t") == 102, "%s: %lld rows", setups[s],
 			      one_int(db, "SELECT count(*) FROM t"));
 		ck_assert_int_eq(one_int(db, "SELECT count(*) FROM t WHERE v = zeroblob(1500)"), 33);
 		sqlite3_close(db);
