@@ -288,6 +288,49 @@ START_TEST(rolled_back_frames_stay_out_of_commits)
 END_TEST
 
 /*
+ * In exclusive locking mode no shm lock is taken or given up, so frames of
+ * a rolled-back transaction that spilled pages can still be buffered when
+ * the connection leaves that mode with a statement open; they must reach
+ * the file before another connection can commit where they are.
+ */
+START_TEST(leaving_exclusive_mode_leaves_nothing_behind)
+{
+	char *dir = tu_tmpdir();
+	const char *path = tu_path(dir, "t.db");
+	sqlite3 *a, *b, *c;
+	sqlite3_stmt *rd;
+
+	store_walbuf_install();
+	a = open_db(path);
+	exec_ok(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		   "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); CREATE TABLE s (x);"
+		   "INSERT INTO s VALUES (1), (2), (3); INSERT INTO t VALUES (0, 'x');"
+		   "PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = 10");
+	ck_assert_int_eq(sqlite3_prepare_v2(a, "SELECT x FROM s", -1, &rd, NULL), SQLITE_OK);
+	exec_ok(a, "BEGIN");
+	ck_assert_int_eq(sqlite3_step(rd), SQLITE_ROW); /* held open across the rest */
+	exec_ok(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+		   "INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
+	exec_ok(a, "PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT");
+	sqlite3_finalize(rd);
+	b = open_db(path);
+	exec_ok(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		   "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
+	ck_assert_int_eq(one_int(a, "SELECT count(*) FROM t"), 401);
+	exec_ok(a, "INSERT INTO t VALUES (1, 'y')");
+	sqlite3_close(a);
+	sqlite3_close(b);
+	c = open_db(path);
+	integrity_ok(c);
+	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
+			 400);
+	sqlite3_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
  * A process that ends right after COMMIT, without closing (a crash), keeps
  * its commits with synchronous NORMAL or OFF too, in shared or exclusive
  * locking mode (no shared WAL index: no shm lock or barrier calls).  One
@@ -516,6 +559,7 @@ walbuf_suite(void)
 	tcase_add_test(tc, killed_writer_keeps_every_commit);
 	tcase_add_test(tc, rolled_back_frames_stay_out_of_commits);
 	tcase_add_test(tc, a_crash_after_commit_keeps_it);
+	tcase_add_test(tc, leaving_exclusive_mode_leaves_nothing_behind);
 	tcase_add_test(tc, the_file_holds_what_sqlite_wrote);
 	suite_add_tcase(s, tc);
 	return s;
