@@ -1,4 +1,4 @@
-/* walbuf.c - a VFS over the default one that hands a commit's WAL frames to the kernel in one write */
+/* walbuf.c - a VFS over the default one: a commit's WAL frames reach the kernel in one write */
 #include "aupd/store.h"
 #include "aupd/log.h"
 
@@ -49,10 +49,16 @@
 _Static_assert(WALBUF_CAP < 0x20000, "the unix VFS masks write lengths with 0x1ffff");
 #define WAL_FRAME_HEADER 24
 
-struct wbfile {
+/* What both wrappers start with: their own file, then the default VFS's. */
+struct wrapped {
 	sqlite3_file base;
-	sqlite3_file *real; /* the default VFS's file, right after this struct */
-	char *buf;	    /* NULL until the first write */
+	sqlite3_file *real; /* right after the wrapper's struct */
+};
+
+/* A WAL file. */
+struct wbfile {
+	struct wrapped w;
+	char *buf;	   /* NULL until the first write */
 	sqlite3_int64 off; /* where buf[0] goes in the file */
 	size_t len;
 	bool commit_page;  /* the last write was a commit frame's header */
@@ -62,8 +68,7 @@ struct wbfile {
 
 /* A main database file: its calls forwarded, its WAL written out first where it matters. */
 struct wbdb {
-	sqlite3_file base;
-	sqlite3_file *real;
+	struct wrapped w;
 	sqlite3_filename name; /* the pager's copy: its WAL's sqlite3_filename_database() */
 	struct wbfile *wal;    /* NULL until (or unless) the connection opens its WAL */
 	struct wbdb *next;
@@ -74,7 +79,7 @@ struct wbdb {
 #define WBDB_REAL_OFFSET ((sizeof(struct wbdb) + 15) & ~(size_t)15)
 #define WB_MAX_OFFSET (WB_REAL_OFFSET > WBDB_REAL_OFFSET ? WB_REAL_OFFSET : WBDB_REAL_OFFSET)
 
-/* Open database files, for a WAL to find its own at open; a connection's calls stay on one thread. */
+/* Open database files, for a WAL to find its own (a connection stays on one thread). */
 static pthread_mutex_t dbs_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct wbdb *dbs;
 
@@ -83,6 +88,114 @@ static sqlite3_vfs wb_vfs;
 static sqlite3_io_methods wb_methods, db_methods;
 static atomic_ulong n_writes, n_flushes;
 
+/* ---- calls either wrapper passes straight on ---- */
+
+#define REAL(file) (((struct wrapped *)(file))->real)
+
+static int
+fw_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
+{
+	return REAL(file)->pMethods->xRead(REAL(file), out, amt, ofst);
+}
+
+static int
+fw_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
+{
+	return REAL(file)->pMethods->xWrite(REAL(file), data, amt, ofst);
+}
+
+static int
+fw_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	return REAL(file)->pMethods->xTruncate(REAL(file), size);
+}
+
+static int
+fw_sync(sqlite3_file *file, int flags)
+{
+	return REAL(file)->pMethods->xSync(REAL(file), flags);
+}
+
+static int
+fw_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	return REAL(file)->pMethods->xFileSize(REAL(file), size);
+}
+
+static int
+fw_lock(sqlite3_file *file, int lock)
+{
+	return REAL(file)->pMethods->xLock(REAL(file), lock);
+}
+
+static int
+fw_unlock(sqlite3_file *file, int lock)
+{
+	return REAL(file)->pMethods->xUnlock(REAL(file), lock);
+}
+
+static int
+fw_check_reserved(sqlite3_file *file, int *out)
+{
+	return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
+}
+
+static int
+fw_file_control(sqlite3_file *file, int op, void *arg)
+{
+	return REAL(file)->pMethods->xFileControl(REAL(file), op, arg);
+}
+
+static int
+fw_sector_size(sqlite3_file *file)
+{
+	return REAL(file)->pMethods->xSectorSize(REAL(file));
+}
+
+static int
+fw_device_characteristics(sqlite3_file *file)
+{
+	return REAL(file)->pMethods->xDeviceCharacteristics(REAL(file));
+}
+
+static int
+fw_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile **out)
+{
+	return REAL(file)->pMethods->xShmMap(REAL(file), region, size, extend, out);
+}
+
+static int
+fw_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+	return REAL(file)->pMethods->xShmLock(REAL(file), offset, n, flags);
+}
+
+static void
+fw_shm_barrier(sqlite3_file *file)
+{
+	REAL(file)->pMethods->xShmBarrier(REAL(file));
+}
+
+static int
+fw_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+	return REAL(file)->pMethods->xShmUnmap(REAL(file), delete_flag);
+}
+
+static int
+fw_fetch(sqlite3_file *file, sqlite3_int64 ofst, int amt, void **out)
+{
+	return REAL(file)->pMethods->xFetch(REAL(file), ofst, amt, out);
+}
+
+static int
+fw_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
+{
+	return REAL(file)->pMethods->xUnfetch(REAL(file), ofst, p);
+}
+
+/* ---- a WAL file: appends gathered ---- */
+
 static int
 flush(struct wbfile *f)
 {
@@ -90,24 +203,21 @@ flush(struct wbfile *f)
 
 	if (!f->len)
 		return SQLITE_OK;
-	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
+	rc = f->w.real->pMethods->xWrite(f->w.real, f->buf, (int)f->len, f->off);
 	atomic_fetch_add_explicit(&n_flushes, 1, memory_order_relaxed);
-	if (rc != SQLITE_OK) {
+	if (rc != SQLITE_OK)
 		/* SQLite will say "disk I/O error": say what it was */
 		log_err("cannot write %zu bytes to a WAL: %s", f->len, sqlite3_errstr(rc));
-		f->len = 0;
-		/* earlier calls were told their bytes were written: the whole transaction must go */
-		return SQLITE_IOERR_WRITE;
-	}
 	f->len = 0;
-	return SQLITE_OK;
+	/* earlier calls were told their bytes were written: the whole transaction must go */
+	return rc == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
 }
 
 static int
 wb_close(sqlite3_file *file)
 {
 	struct wbfile *f = (struct wbfile *)file;
-	int rc = flush(f), rc2 = f->real->pMethods->xClose(f->real);
+	int rc = flush(f), rc2 = f->w.real->pMethods->xClose(f->w.real);
 
 	pthread_mutex_lock(&dbs_mu);
 	if (f->db)
@@ -129,7 +239,7 @@ wb_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	return f->real->pMethods->xRead(f->real, out, amt, ofst);
+	return f->w.real->pMethods->xRead(f->w.real, out, amt, ofst);
 }
 
 static int
@@ -153,7 +263,7 @@ wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
 		 */
 		if ((rc = flush(f)) != SQLITE_OK)
 			return rc;
-		rc = f->real->pMethods->xWrite(f->real, data, amt, ofst);
+		rc = f->w.real->pMethods->xWrite(f->w.real, data, amt, ofst);
 		if (rc == SQLITE_OK && ofst + amt > f->end)
 			f->end = ofst + amt;
 		return rc;
@@ -161,13 +271,13 @@ wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
 	f->end = ofst + amt;
 	/* the buffer comes with the first write: most connections only read */
 	if (!f->buf && !(f->buf = malloc(WALBUF_CAP)))
-		return f->real->pMethods->xWrite(f->real, data, amt, ofst);
+		return f->w.real->pMethods->xWrite(f->w.real, data, amt, ofst);
 	if (!(f->len && ofst == f->off + (sqlite3_int64)f->len &&
 	      f->len + (size_t)amt <= WALBUF_CAP)) {
 		if ((rc = flush(f)) != SQLITE_OK)
 			return rc;
 		if ((size_t)amt > WALBUF_CAP)
-			return f->real->pMethods->xWrite(f->real, data, amt, ofst);
+			return f->w.real->pMethods->xWrite(f->w.real, data, amt, ofst);
 		f->off = ofst;
 	}
 	memcpy(f->buf + f->len, data, (size_t)amt);
@@ -187,7 +297,7 @@ wb_truncate(sqlite3_file *file, sqlite3_int64 size)
 
 	if (size < f->end)
 		f->end = size;
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xTruncate(f->w.real, size);
 }
 
 static int
@@ -196,7 +306,7 @@ wb_sync(sqlite3_file *file, int flags)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xSync(f->w.real, flags);
 }
 
 static int
@@ -205,31 +315,7 @@ wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
-}
-
-static int
-wb_lock(sqlite3_file *file, int lock)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xLock(f->real, lock);
-}
-
-static int
-wb_unlock(sqlite3_file *file, int lock)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xUnlock(f->real, lock);
-}
-
-static int
-wb_check_reserved(sqlite3_file *file, int *out)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xFileSize(f->w.real, size);
 }
 
 static int
@@ -238,55 +324,7 @@ wb_file_control(sqlite3_file *file, int op, void *arg)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int
-wb_sector_size(sqlite3_file *file)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int
-wb_device_characteristics(sqlite3_file *file)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-static int
-wb_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile **out)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xShmMap(f->real, region, size, extend, out);
-}
-
-static int
-wb_shm_lock(sqlite3_file *file, int offset, int n, int flags)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void
-wb_shm_barrier(sqlite3_file *file)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int
-wb_shm_unmap(sqlite3_file *file, int delete_flag)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xFileControl(f->w.real, op, arg);
 }
 
 static int
@@ -295,20 +333,10 @@ wb_fetch(sqlite3_file *file, sqlite3_int64 ofst, int amt, void **out)
 	struct wbfile *f = (struct wbfile *)file;
 	int rc = flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, ofst, amt, out);
+	return rc != SQLITE_OK ? rc : f->w.real->pMethods->xFetch(f->w.real, ofst, amt, out);
 }
 
-static int
-wb_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
-{
-	struct wbfile *f = (struct wbfile *)file;
-
-	return f->real->pMethods->xUnfetch(f->real, ofst, p);
-}
-
-/* ---- the main database file: forwarded, but for the shm barrier and lock ---- */
-
-#define DB_REAL(file) (((struct wbdb *)(file))->real)
+/* ---- the main database file: forwarded, but for the shm lock and barrier ---- */
 
 static int
 db_close(sqlite3_file *file)
@@ -324,79 +352,7 @@ db_close(sqlite3_file *file)
 	if (d->wal)
 		d->wal->db = NULL;
 	pthread_mutex_unlock(&dbs_mu);
-	return d->real->pMethods->xClose(d->real);
-}
-
-static int
-db_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
-{
-	return DB_REAL(file)->pMethods->xRead(DB_REAL(file), out, amt, ofst);
-}
-
-static int
-db_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
-{
-	return DB_REAL(file)->pMethods->xWrite(DB_REAL(file), data, amt, ofst);
-}
-
-static int
-db_truncate(sqlite3_file *file, sqlite3_int64 size)
-{
-	return DB_REAL(file)->pMethods->xTruncate(DB_REAL(file), size);
-}
-
-static int
-db_sync(sqlite3_file *file, int flags)
-{
-	return DB_REAL(file)->pMethods->xSync(DB_REAL(file), flags);
-}
-
-static int
-db_file_size(sqlite3_file *file, sqlite3_int64 *size)
-{
-	return DB_REAL(file)->pMethods->xFileSize(DB_REAL(file), size);
-}
-
-static int
-db_lock(sqlite3_file *file, int lock)
-{
-	return DB_REAL(file)->pMethods->xLock(DB_REAL(file), lock);
-}
-
-static int
-db_unlock(sqlite3_file *file, int lock)
-{
-	return DB_REAL(file)->pMethods->xUnlock(DB_REAL(file), lock);
-}
-
-static int
-db_check_reserved(sqlite3_file *file, int *out)
-{
-	return DB_REAL(file)->pMethods->xCheckReservedLock(DB_REAL(file), out);
-}
-
-static int
-db_file_control(sqlite3_file *file, int op, void *arg)
-{
-	return DB_REAL(file)->pMethods->xFileControl(DB_REAL(file), op, arg);
-}
-
-static int
-db_sector_size(sqlite3_file *file)
-{
-	return DB_REAL(file)->pMethods->xSectorSize(DB_REAL(file));
-}
-
-static int
-db_device_characteristics(sqlite3_file *file)
-{
-	return DB_REAL(file)->pMethods->xDeviceCharacteristics(DB_REAL(file));
-}
-
-static int
-db_shm_map(sqlite3_file *file, int region, int size, int extend, void volatile **out)
-{
-	return DB_REAL(file)->pMethods->xShmMap(DB_REAL(file), region, size, extend, out);
+	return d->w.real->pMethods->xClose(d->w.real);
 }
 
 static int
@@ -414,7 +370,7 @@ db_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 	 */
 	if (d->wal)
 		(void)flush(d->wal);
-	return d->real->pMethods->xShmLock(d->real, offset, n, flags);
+	return d->w.real->pMethods->xShmLock(d->w.real, offset, n, flags);
 }
 
 static void
@@ -433,52 +389,55 @@ db_shm_barrier(sqlite3_file *file)
 		log_err("a WAL write failed while SQLite was publishing a commit: stopping");
 		abort();
 	}
-	d->real->pMethods->xShmBarrier(d->real);
+	d->w.real->pMethods->xShmBarrier(d->w.real);
 }
 
+/* Closes the real file inside a wrapper and opens it in place instead: unwrapped. */
 static int
-db_shm_unmap(sqlite3_file *file, int delete_flag)
+open_plain(struct wrapped *w, sqlite3_filename name, int flags, int *out_flags)
 {
-	return DB_REAL(file)->pMethods->xShmUnmap(DB_REAL(file), delete_flag);
+	w->real->pMethods->xClose(w->real);
+	return real_vfs->xOpen(real_vfs, name, &w->base, flags, out_flags);
 }
 
+/*
+ * Opens the real file `offset` bytes into the wrapper `w` (zeroed first, its
+ * `size` bytes).  A real file with older methods than ours (not the unix
+ * VFS's) is opened in place instead, and *plain is set.
+ */
 static int
-db_fetch(sqlite3_file *file, sqlite3_int64 ofst, int amt, void **out)
+open_wrapped(struct wrapped *w, size_t size, size_t offset, sqlite3_filename name, int flags,
+	     int *out_flags, bool *plain)
 {
-	return DB_REAL(file)->pMethods->xFetch(DB_REAL(file), ofst, amt, out);
-}
+	int rc;
 
-static int
-db_unfetch(sqlite3_file *file, sqlite3_int64 ofst, void *p)
-{
-	return DB_REAL(file)->pMethods->xUnfetch(DB_REAL(file), ofst, p);
+	memset(w, 0, size);
+	w->real = (sqlite3_file *)((char *)w + offset);
+	rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		if (w->real->pMethods)
+			w->real->pMethods->xClose(w->real);
+		return rc;
+	}
+	*plain = w->real->pMethods->iVersion < 3;
+	return *plain ? open_plain(w, name, flags, out_flags) : SQLITE_OK;
 }
 
 static int
 db_open(sqlite3_filename name, sqlite3_file *file, int flags, int *out_flags)
 {
 	struct wbdb *d = (struct wbdb *)file;
-	int rc;
+	bool plain = false;
+	int rc = open_wrapped(&d->w, sizeof(*d), WBDB_REAL_OFFSET, name, flags, out_flags, &plain);
 
-	memset(d, 0, sizeof(*d));
-	d->real = (sqlite3_file *)((char *)d + WBDB_REAL_OFFSET);
-	rc = real_vfs->xOpen(real_vfs, name, d->real, flags, out_flags);
-	if (rc != SQLITE_OK) {
-		if (d->real->pMethods)
-			d->real->pMethods->xClose(d->real);
+	if (rc != SQLITE_OK || plain)
 		return rc;
-	}
-	if (d->real->pMethods->iVersion < 3) {
-		/* older file methods than ours pass on: the plain file */
-		d->real->pMethods->xClose(d->real);
-		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
-	}
 	d->name = name;
 	pthread_mutex_lock(&dbs_mu);
 	d->next = dbs;
 	dbs = d;
 	pthread_mutex_unlock(&dbs_mu);
-	d->base.pMethods = &db_methods;
+	d->w.base.pMethods = &db_methods;
 	return SQLITE_OK;
 }
 
@@ -486,6 +445,7 @@ static int
 wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, int *out_flags)
 {
 	struct wbfile *f = (struct wbfile *)file;
+	bool plain = false;
 	int rc;
 
 	(void)vfs;
@@ -494,20 +454,9 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, 
 	/* anything else but a WAL is the default VFS's own file, in place */
 	if (!(flags & SQLITE_OPEN_WAL))
 		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
-	memset(f, 0, sizeof(*f));
-	f->real = (sqlite3_file *)((char *)f + WB_REAL_OFFSET);
-	rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
-	if (rc != SQLITE_OK) {
-		if (f->real->pMethods)
-			f->real->pMethods->xClose(f->real);
+	rc = open_wrapped(&f->w, sizeof(*f), WB_REAL_OFFSET, name, flags, out_flags, &plain);
+	if (rc != SQLITE_OK || plain)
 		return rc;
-	}
-	if (f->real->pMethods->iVersion < 3) {
-		/* older file methods than ours pass on: the plain file, unbuffered */
-		f->real->pMethods->xClose(f->real);
-		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
-	}
-	f->base.pMethods = &wb_methods;
 	/* its connection's database file: opened just before, under the same name */
 	pthread_mutex_lock(&dbs_mu);
 	for (struct wbdb *d = dbs; d; d = d->next)
@@ -521,16 +470,15 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags, 
 	 * pads syncs to a sector and writes the padding after the sync (it
 	 * decides that from the database file: psow=0), the plain file.
 	 */
-	if (f->db && !(f->db->real->pMethods->xDeviceCharacteristics(f->db->real) &
+	if (f->db && !(f->db->w.real->pMethods->xDeviceCharacteristics(f->db->w.real) &
 		       SQLITE_IOCAP_POWERSAFE_OVERWRITE)) {
 		f->db->wal = NULL;
 		f->db = NULL;
 	}
 	pthread_mutex_unlock(&dbs_mu);
-	if (!f->db) {
-		f->real->pMethods->xClose(f->real);
-		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
-	}
+	if (!f->db)
+		return open_plain(&f->w, name, flags, out_flags);
+	f->w.base.pMethods = &wb_methods;
 	return SQLITE_OK;
 }
 
@@ -540,7 +488,7 @@ install(void)
 	int rc;
 
 	real_vfs = sqlite3_vfs_find(NULL);
-	if (!real_vfs || real_vfs->iVersion < 1) {
+	if (!real_vfs) {
 		log_warn("no default SQLite VFS to wrap: WAL writes stay unbuffered");
 		return;
 	}
@@ -552,39 +500,39 @@ install(void)
 		.xTruncate = wb_truncate,
 		.xSync = wb_sync,
 		.xFileSize = wb_file_size,
-		.xLock = wb_lock,
-		.xUnlock = wb_unlock,
-		.xCheckReservedLock = wb_check_reserved,
+		.xLock = fw_lock,
+		.xUnlock = fw_unlock,
+		.xCheckReservedLock = fw_check_reserved,
 		.xFileControl = wb_file_control,
-		.xSectorSize = wb_sector_size,
-		.xDeviceCharacteristics = wb_device_characteristics,
-		.xShmMap = wb_shm_map,
-		.xShmLock = wb_shm_lock,
-		.xShmBarrier = wb_shm_barrier,
-		.xShmUnmap = wb_shm_unmap,
+		.xSectorSize = fw_sector_size,
+		.xDeviceCharacteristics = fw_device_characteristics,
+		.xShmMap = fw_shm_map,
+		.xShmLock = fw_shm_lock,
+		.xShmBarrier = fw_shm_barrier,
+		.xShmUnmap = fw_shm_unmap,
 		.xFetch = wb_fetch,
-		.xUnfetch = wb_unfetch,
+		.xUnfetch = fw_unfetch,
 	};
 	db_methods = (sqlite3_io_methods){
 		.iVersion = 3,
 		.xClose = db_close,
-		.xRead = db_read,
-		.xWrite = db_write,
-		.xTruncate = db_truncate,
-		.xSync = db_sync,
-		.xFileSize = db_file_size,
-		.xLock = db_lock,
-		.xUnlock = db_unlock,
-		.xCheckReservedLock = db_check_reserved,
-		.xFileControl = db_file_control,
-		.xSectorSize = db_sector_size,
-		.xDeviceCharacteristics = db_device_characteristics,
-		.xShmMap = db_shm_map,
+		.xRead = fw_read,
+		.xWrite = fw_write,
+		.xTruncate = fw_truncate,
+		.xSync = fw_sync,
+		.xFileSize = fw_file_size,
+		.xLock = fw_lock,
+		.xUnlock = fw_unlock,
+		.xCheckReservedLock = fw_check_reserved,
+		.xFileControl = fw_file_control,
+		.xSectorSize = fw_sector_size,
+		.xDeviceCharacteristics = fw_device_characteristics,
+		.xShmMap = fw_shm_map,
 		.xShmLock = db_shm_lock,
 		.xShmBarrier = db_shm_barrier,
-		.xShmUnmap = db_shm_unmap,
-		.xFetch = db_fetch,
-		.xUnfetch = db_unfetch,
+		.xShmUnmap = fw_shm_unmap,
+		.xFetch = fw_fetch,
+		.xUnfetch = fw_unfetch,
 	};
 	wb_vfs = *real_vfs;
 	wb_vfs.pNext = NULL;

@@ -10,40 +10,6 @@
 
 #define KEYS 6000
 
-static void
-exec_ok(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-
-	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
-		      msg ? msg : "?");
-}
-
-static long
-count_rows(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long n = -1;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
-static void
-integrity_ok(sqlite3 *db)
-{
-	sqlite3_stmt *st;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
-			 SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
-	sqlite3_finalize(st);
-}
-
 /* Every committed key, read by `db`, is in the model, and no other. */
 static void
 matches_model(sqlite3 *db, const unsigned char *in)
@@ -168,7 +134,7 @@ toggle(sqlite3 *db, unsigned char *cur, int k)
 	else
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO t VALUES (%d, randomblob(40), printf('%%.300c', 'x'))", k);
-	exec_ok(db, sql);
+	tu_sql_exec(db, sql);
 	cur[k] = !cur[k];
 }
 
@@ -198,42 +164,42 @@ START_TEST(skipped_truncations_lose_nothing)
 
 	store_pcache_counts(&before);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA cache_size = 400;"
-		    "CREATE TABLE t (k INTEGER PRIMARY KEY, h BLOB NOT NULL, v TEXT NOT NULL);"
-		    "CREATE INDEX t_h ON t (h)");
+	tu_sql_exec(db, "PRAGMA journal_mode = WAL; PRAGMA cache_size = 400;"
+			"CREATE TABLE t (k INTEGER PRIMARY KEY, h BLOB NOT NULL, v TEXT NOT NULL);"
+			"CREATE INDEX t_h ON t (h)");
 	for (int tx = 0; tx < 900; tx++) {
 		memcpy(cur, in, KEYS);
-		exec_ok(db, "BEGIN");
+		tu_sql_exec(db, "BEGIN");
 		for (int i = 0; i < 6; i++)
 			toggle(db, cur, (int)(rand_r(&seed) % KEYS));
 		if (tx % 5 == 1) {
 			/* a second half that is rolled back to the savepoint */
 			memcpy(sp, cur, KEYS);
-			exec_ok(db, "SAVEPOINT s");
+			tu_sql_exec(db, "SAVEPOINT s");
 			for (int i = 0; i < 6; i++)
 				toggle(db, cur, (int)(rand_r(&seed) % KEYS));
-			exec_ok(db, "ROLLBACK TO s; RELEASE s");
+			tu_sql_exec(db, "ROLLBACK TO s; RELEASE s");
 			memcpy(cur, sp, KEYS);
 		} else {
 			for (int i = 0; i < 6; i++)
 				toggle(db, cur, (int)(rand_r(&seed) % KEYS));
 		}
 		if (tx % 7 == 3) {
-			exec_ok(db, "ROLLBACK");
+			tu_sql_exec(db, "ROLLBACK");
 			continue;
 		}
-		exec_ok(db, "COMMIT");
+		tu_sql_exec(db, "COMMIT");
 		memcpy(in, cur, KEYS);
 		if (tx % 150 == 149) {
-			integrity_ok(db);
+			tu_sql_integrity_ok(db);
 			matches_model(db, in);
 		}
 	}
-	integrity_ok(db);
+	tu_sql_integrity_ok(db);
 	matches_model(db, in);
 	ck_assert_int_eq(sqlite3_open(path, &other), SQLITE_OK);
 	matches_model(other, in);
-	integrity_ok(other);
+	tu_sql_integrity_ok(other);
 	sqlite3_close(other);
 
 	store_pcache_counts(&after);
@@ -245,7 +211,7 @@ START_TEST(skipped_truncations_lose_nothing)
 	ck_assert_msg(after.skipped - before.skipped > 500, "%lu truncations skipped",
 		      after.skipped - before.skipped);
 	ck_assert_msg(after.passed > before.passed, "no truncation passed on");
-	ck_assert_int_gt(count_rows(db, "SELECT count(*) FROM t"), 1000);
+	ck_assert_int_gt(tu_sql_int(db, "SELECT count(*) FROM t"), 1000);
 	sqlite3_close(db);
 	tu_rmtree(dir);
 	free(dir);

@@ -28,14 +28,7 @@ insert_event(struct dbconn *c, int64_t seq, const char *tenant, const char *id)
 static int64_t
 count(struct dbconn *c, const char *sql)
 {
-	sqlite3_stmt *st;
-	int64_t n = -1;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(c->db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return tu_sql_int(c->db, sql);
 }
 
 START_TEST(migrations_from_1_move_keys_out_of_events)

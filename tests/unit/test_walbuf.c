@@ -11,15 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void
-exec_ok(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-
-	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
-		      msg ? msg : "?");
-}
-
 static sqlite3 *
 open_db(const char *path)
 {
@@ -30,31 +21,6 @@ open_db(const char *path)
 	ck_assert_str_eq(sqlite3_vfs_find(NULL)->zName, "aupd-walbuf");
 	sqlite3_busy_timeout(db, 5000);
 	return db;
-}
-
-static long long
-one_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static void
-integrity_ok(sqlite3 *db)
-{
-	sqlite3_stmt *st;
-
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
-			 SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
-	sqlite3_finalize(st);
 }
 
 /* Inserts n rows of `size` bytes, numbered from `first`. */
@@ -103,17 +69,17 @@ START_TEST(a_commit_is_one_write)
 
 	store_walbuf_install();
 	db = open_db(path);
-	exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		    "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+	tu_sql_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			"CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)");
 	sqlite3_wal_hook(db, on_wal, NULL);
 	insert_rows(db, 0, 10, 100);
 	for (int big = 0; big < 2; big++) {
 		before = frames_last;
 		store_walbuf_counts(&w0, &f0);
-		exec_ok(db, "BEGIN");
+		tu_sql_exec(db, "BEGIN");
 		/* 12 pages, or 100 (400 KiB: more than one buffer) */
 		insert_rows(db, 1000 + big * 1000, big ? 100 : 12, 3000);
-		exec_ok(db, "COMMIT");
+		tu_sql_exec(db, "COMMIT");
 		store_walbuf_counts(&w1, &f1);
 		ck_assert_int_ge(frames_last - before, big ? 100 : 12);
 		ck_assert_uint_ge(w1 - w0, 2 * (unsigned long)(frames_last - before));
@@ -122,8 +88,8 @@ START_TEST(a_commit_is_one_write)
 		else
 			ck_assert_uint_eq(f1 - f0, 1);
 	}
-	ck_assert_int_eq(one_int(db, "SELECT count(*) FROM t"), 122);
-	integrity_ok(db);
+	ck_assert_int_eq(tu_sql_int(db, "SELECT count(*) FROM t"), 122);
+	tu_sql_integrity_ok(db);
 	sqlite3_close(db);
 	tu_rmtree(dir);
 	free(dir);
@@ -131,8 +97,9 @@ START_TEST(a_commit_is_one_write)
 END_TEST
 
 /*
- * With synchronous = OFF nothing is ever synced, so only the flush after a
- * commit frame puts a commit's frames in the file: another connection must
+ * With synchronous = OFF nothing is ever synced, so only the flushes at a
+ * commit (after its commit frame, before a lock change) put its frames in
+ * the file: another connection must
  * read each commit at once, through WAL restarts and checkpoints, and a
  * fresh one must find the same database after both closed.
  */
@@ -146,14 +113,14 @@ START_TEST(other_connections_read_every_commit)
 
 	store_walbuf_install();
 	db = open_db(path);
-	exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = 20;"
-		    "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+	tu_sql_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = 20;"
+			"CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)");
 	other = open_db(path);
 	for (int tx = 0; tx < 400; tx++) {
 		int n = 1 + (int)(rand_r(&seed) % 40);
 		int size = tx % 17 == 0 ? 6000 : 50 + (int)(rand_r(&seed) % 900);
 
-		exec_ok(db, "BEGIN");
+		tu_sql_exec(db, "BEGIN");
 		insert_rows(db, next, n, size);
 		if (tx % 7 == 3) {
 			/* some of it deleted again: pages rewritten within the transaction */
@@ -161,34 +128,34 @@ START_TEST(other_connections_read_every_commit)
 
 			snprintf(sql, sizeof(sql), "DELETE FROM t WHERE k >= %lld AND k < %lld", next,
 				 next + n / 2);
-			exec_ok(db, sql);
+			tu_sql_exec(db, sql);
 			rows -= n / 2;
 			bytes -= (long long)(n / 2) * size;
 		}
 		if (tx % 11 == 5) {
-			exec_ok(db, "SAVEPOINT s");
+			tu_sql_exec(db, "SAVEPOINT s");
 			insert_rows(db, next + n, 5, 2000);
-			exec_ok(db, "ROLLBACK TO s; RELEASE s");
+			tu_sql_exec(db, "ROLLBACK TO s; RELEASE s");
 		}
-		exec_ok(db, "COMMIT");
+		tu_sql_exec(db, "COMMIT");
 		rows += n;
 		bytes += (long long)n * size;
 		next += n + 5;
-		ck_assert_int_eq(one_int(other, "SELECT count(*) FROM t"), rows);
-		ck_assert_int_eq(one_int(other, "SELECT sum(length(v)) FROM t"), bytes);
+		ck_assert_int_eq(tu_sql_int(other, "SELECT count(*) FROM t"), rows);
+		ck_assert_int_eq(tu_sql_int(other, "SELECT sum(length(v)) FROM t"), bytes);
 		if (tx % 50 == 49)
 			/* everything copied: the next commit starts the WAL over from its header */
-			exec_ok(other, "PRAGMA wal_checkpoint(RESTART)");
+			tu_sql_exec(other, "PRAGMA wal_checkpoint(RESTART)");
 		else if (tx % 13 == 0)
-			exec_ok(other, "PRAGMA wal_checkpoint(PASSIVE)");
+			tu_sql_exec(other, "PRAGMA wal_checkpoint(PASSIVE)");
 	}
-	integrity_ok(other);
+	tu_sql_integrity_ok(other);
 	sqlite3_close(other);
 	sqlite3_close(db);
 	db = open_db(path);
-	ck_assert_int_eq(one_int(db, "SELECT count(*) FROM t"), rows);
-	ck_assert_int_eq(one_int(db, "SELECT sum(length(v)) FROM t"), bytes);
-	integrity_ok(db);
+	ck_assert_int_eq(tu_sql_int(db, "SELECT count(*) FROM t"), rows);
+	ck_assert_int_eq(tu_sql_int(db, "SELECT sum(length(v)) FROM t"), bytes);
+	tu_sql_integrity_ok(db);
 	sqlite3_close(db);
 	tu_rmtree(dir);
 	free(dir);
@@ -211,7 +178,7 @@ START_TEST(killed_writer_keeps_every_commit)
 
 	store_walbuf_install();
 	db = open_db(path);
-	exec_ok(db, "PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)");
+	tu_sql_exec(db, "PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)");
 	sqlite3_close(db);
 	ck_assert_int_eq(pipe(fds), 0);
 	pid = fork();
@@ -219,11 +186,11 @@ START_TEST(killed_writer_keeps_every_commit)
 	if (pid == 0) {
 		close(fds[0]);
 		db = open_db(path);
-		exec_ok(db, "PRAGMA synchronous = FULL");
+		tu_sql_exec(db, "PRAGMA synchronous = FULL");
 		for (long long tx = 0;; tx++) {
-			exec_ok(db, "BEGIN");
+			tu_sql_exec(db, "BEGIN");
 			insert_rows(db, tx * 100, 1 + (int)(tx % 30), 700);
-			exec_ok(db, "COMMIT");
+			tu_sql_exec(db, "COMMIT");
 			if (write(fds[1], &tx, sizeof(tx)) != sizeof(tx))
 				_exit(1);
 		}
@@ -238,13 +205,13 @@ START_TEST(killed_writer_keeps_every_commit)
 	close(fds[0]);
 	ck_assert_int_ge(acked, 150);
 	db = open_db(path);
-	integrity_ok(db);
+	tu_sql_integrity_ok(db);
 	for (long long tx = 0; tx <= acked; tx++) {
 		char sql[96];
 
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE k >= %lld AND k < %lld",
 			 tx * 100, tx * 100 + 100);
-		ck_assert_int_eq(one_int(db, sql), 1 + tx % 30);
+		ck_assert_int_eq(tu_sql_int(db, sql), 1 + tx % 30);
 	}
 	sqlite3_close(db);
 	tu_rmtree(dir);
@@ -265,21 +232,21 @@ START_TEST(rolled_back_frames_stay_out_of_commits)
 
 	store_walbuf_install();
 	a = open_db(path);
-	exec_ok(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		   "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x');"
-		   "PRAGMA cache_size = 10");
+	tu_sql_exec(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		       "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x');"
+		       "PRAGMA cache_size = 10");
 	b = open_db(path);
-	exec_ok(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
-		   "i < 200) INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
-	exec_ok(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
-		   "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
-	exec_ok(a, "INSERT INTO t VALUES (1, 'y')");
+	tu_sql_exec(a, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		       "i < 200) INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
+	tu_sql_exec(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		       "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
+	tu_sql_exec(a, "INSERT INTO t VALUES (1, 'y')");
 	sqlite3_close(a);
 	sqlite3_close(b);
 	c = open_db(path);
-	integrity_ok(c);
-	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t"), 402);
-	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
+	tu_sql_integrity_ok(c);
+	ck_assert_int_eq(tu_sql_int(c, "SELECT count(*) FROM t"), 402);
+	ck_assert_int_eq(tu_sql_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
 			 400);
 	sqlite3_close(c);
 	tu_rmtree(dir);
@@ -302,27 +269,27 @@ START_TEST(leaving_exclusive_mode_leaves_nothing_behind)
 
 	store_walbuf_install();
 	a = open_db(path);
-	exec_ok(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		   "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); CREATE TABLE s (x);"
-		   "INSERT INTO s VALUES (1), (2), (3); INSERT INTO t VALUES (0, 'x');"
-		   "PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = 10");
+	tu_sql_exec(a, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		       "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); CREATE TABLE s (x);"
+		       "INSERT INTO s VALUES (1), (2), (3); INSERT INTO t VALUES (0, 'x');"
+		       "PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = 10");
 	ck_assert_int_eq(sqlite3_prepare_v2(a, "SELECT x FROM s", -1, &rd, NULL), SQLITE_OK);
-	exec_ok(a, "BEGIN");
+	tu_sql_exec(a, "BEGIN");
 	ck_assert_int_eq(sqlite3_step(rd), SQLITE_ROW); /* held open across the rest */
-	exec_ok(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
-		   "INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
-	exec_ok(a, "PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT");
+	tu_sql_exec(a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+		       "INSERT INTO t SELECT 1000 + i, randomblob(1500) FROM n; ROLLBACK");
+	tu_sql_exec(a, "PRAGMA locking_mode = NORMAL; BEGIN IMMEDIATE; COMMIT");
 	sqlite3_finalize(rd);
 	b = open_db(path);
-	exec_ok(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
-		   "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
-	ck_assert_int_eq(one_int(a, "SELECT count(*) FROM t"), 401);
-	exec_ok(a, "INSERT INTO t VALUES (1, 'y')");
+	tu_sql_exec(b, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE "
+		       "i < 400) INSERT INTO t SELECT 5000 + i, zeroblob(1500) FROM n; COMMIT");
+	ck_assert_int_eq(tu_sql_int(a, "SELECT count(*) FROM t"), 401);
+	tu_sql_exec(a, "INSERT INTO t VALUES (1, 'y')");
 	sqlite3_close(a);
 	sqlite3_close(b);
 	c = open_db(path);
-	integrity_ok(c);
-	ck_assert_int_eq(one_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
+	tu_sql_integrity_ok(c);
+	ck_assert_int_eq(tu_sql_int(c, "SELECT count(*) FROM t WHERE k > 5000 AND v = zeroblob(1500)"),
 			 400);
 	sqlite3_close(c);
 	tu_rmtree(dir);
@@ -357,29 +324,29 @@ START_TEST(a_crash_after_commit_keeps_it)
 
 		snprintf(path, sizeof(path), "%s/t%d.db", dir, s);
 		db = open_db(path);
-		exec_ok(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x')");
+		tu_sql_exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB); INSERT INTO t VALUES (0, 'x')");
 		sqlite3_close(db);
 		pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
 			db = open_db(path);
-			exec_ok(db, setups[s]);
-			exec_ok(db, "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 "
-				    "UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO t SELECT i, "
-				    "randomblob(1500) FROM n; UPDATE t SET v = zeroblob(1500) WHERE k "
-				    "BETWEEN 1 AND 33; COMMIT");
+			tu_sql_exec(db, setups[s]);
+			tu_sql_exec(db, "PRAGMA cache_size = 10; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 "
+					"UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO t SELECT i, "
+					"randomblob(1500) FROM n; UPDATE t SET v = zeroblob(1500) WHERE k "
+					"BETWEEN 1 AND 33; COMMIT");
 			/* and one with nothing rewritten: its commit frame is its last write */
-			exec_ok(db, "INSERT INTO t VALUES (1000, 'z')");
+			tu_sql_exec(db, "INSERT INTO t VALUES (1000, 'z')");
 			free(dir); /* the connection stays open: that is the point */
 			_exit(0);
 		}
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		db = open_db(path);
-		integrity_ok(db);
-		ck_assert_msg(one_int(db, "SELECT count(*) FROM t") == 102, "%s: %lld rows", setups[s],
-			      one_int(db, "SELECT count(*) FROM t"));
-		ck_assert_int_eq(one_int(db, "SELECT count(*) FROM t WHERE v = zeroblob(1500)"), 33);
+		tu_sql_integrity_ok(db);
+		ck_assert_msg(tu_sql_int(db, "SELECT count(*) FROM t") == 102, "%s: %lld rows", setups[s],
+			      tu_sql_int(db, "SELECT count(*) FROM t"));
+		ck_assert_int_eq(tu_sql_int(db, "SELECT count(*) FROM t WHERE v = zeroblob(1500)"), 33);
 		sqlite3_close(db);
 	}
 	tu_rmtree(dir);
@@ -487,7 +454,7 @@ spy_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags,
 static void
 exec_checked(sqlite3 *db, const char *sql)
 {
-	exec_ok(db, sql);
+	tu_sql_exec(db, sql);
 	spy_check();
 }
 
@@ -516,7 +483,7 @@ START_TEST(the_file_holds_what_sqlite_wrote)
 		snprintf(sql, sizeof(sql),
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = 10",
 			 modes[m]);
-		exec_ok(a, sql);
+		tu_sql_exec(a, sql);
 		ck_assert_int_eq(sqlite3_open_v2(uri, &b, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL),
 				 SQLITE_OK);
 		sqlite3_busy_timeout(b, 5000);
