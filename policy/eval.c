@@ -245,9 +245,19 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 			.shadow = r->shadow,
 		};
 
-		/* the verdict borrows o's strings from the event and the rule */
-		if (obl_open(&st->obl, &o))
-			push_obligation(out, &o);
+		/*
+		 * The verdict borrows o's strings from the event and the rule.
+		 * It is listed now, in rule order, and opened (or dropped, when
+		 * already open) after the event's last rule: its slot of the
+		 * table loads meanwhile.
+		 */
+		push_obligation(out, &o);
+		if (st->n_pend < AUPD_ARRAY_LEN(st->pend)) {
+			obl_open_prepare(&st->obl, &o, &st->pend[st->n_pend].k);
+			st->pend[st->n_pend++].idx = out->n_obligations - 1;
+		} else if (!obl_open(&st->obl, &o)) {
+			out->n_obligations--;
+		}
 	}
 	return ev->time - age > rt->max;
 }
@@ -282,6 +292,25 @@ rule_exempted(const struct rule *r, struct evctx *c, aupd_time t)
 		return x->id;
 	}
 	return NULL;
+}
+
+/* Opens the obligations eval_retention() listed; drops those already open. */
+static void
+finish_opens(struct policy_state *st, struct verdict *out)
+{
+	size_t gone = 0;
+
+	for (size_t i = 0; i < st->n_pend; i++) {
+		size_t at = st->pend[i].idx - gone;
+
+		if (obl_open_finish(&st->obl, &st->pend[i].k, &out->obligations[at]))
+			continue;
+		memmove(&out->obligations[at], &out->obligations[at + 1],
+			(out->n_obligations - at - 1) * sizeof(*out->obligations));
+		out->n_obligations--;
+		gone++;
+	}
+	st->n_pend = 0;
 }
 
 void
@@ -341,6 +370,7 @@ policy_eval(const struct ruleset *rs, struct policy_state *st, const struct even
 			enforced = true;
 		}
 	}
+	finish_opens(st, out);
 	out->verdict = enforced ? best : default_effect;
 	if (++st->evals % SWEEP_EVERY == 0)
 		sweep_step(st, ev->time);

@@ -57,19 +57,18 @@ hash_bytes(const void *data, size_t len)
 }
 
 static size_t
-htab_place(struct hslot *slots, size_t cap, uint64_t h, void *p)
+htab_place(struct hslot *slots, size_t cap, struct hslot item)
 {
-	size_t i = (size_t)(h ^ (h >> 29)) & (cap - 1);
+	size_t i = (size_t)item.h & (cap - 1);
 
 	while (slots[i].h)
 		i = (i + 1) & (cap - 1);
-	slots[i].h = h;
-	slots[i].p = p;
+	slots[i] = item;
 	return i;
 }
 
 size_t
-htab_insert(struct htab *t, uint64_t h, void *p)
+htab_insert(struct htab *t, uint32_t h, void *p)
 {
 	if ((t->n + 1) * 2 > t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -77,13 +76,13 @@ htab_insert(struct htab *t, uint64_t h, void *p)
 
 		for (size_t i = 0; i < t->cap; i++)
 			if (t->slots[i].h)
-				htab_place(slots, cap, t->slots[i].h, t->slots[i].p);
+				htab_place(slots, cap, t->slots[i]);
 		free(t->slots);
 		t->slots = slots;
 		t->cap = cap;
 	}
 	t->n++;
-	return htab_place(t->slots, t->cap, h, p);
+	return htab_place(t->slots, t->cap, (struct hslot){.h = h, .p = p});
 }
 
 bool
@@ -92,8 +91,7 @@ htab_remove_at(struct htab *t, size_t i)
 	size_t mask = t->cap - 1, hole = i, j = i;
 	bool refilled = false;
 
-	t->slots[i].h = 0;
-	t->slots[i].p = NULL;
+	t->slots[i] = (struct hslot){0};
 	t->n--;
 	/* backward-shift deletion keeps every probe chain unbroken */
 	for (;;) {
@@ -106,8 +104,7 @@ htab_remove_at(struct htab *t, size_t i)
 		if (stays)
 			continue;
 		t->slots[hole] = t->slots[j];
-		t->slots[j].h = 0;
-		t->slots[j].p = NULL;
+		t->slots[j] = (struct hslot){0};
 		if (hole == i)
 			refilled = true;
 		hole = j;

@@ -49,7 +49,7 @@ node_opened_by(const struct obl_node *n)
 	return node_rid(n) + n->rid_len + 1;
 }
 
-static uint64_t
+static uint32_t
 key_hash(const struct istr *rule, uint64_t tenant_h, uint64_t rid_h)
 {
 	uint64_t h = rule->h;
@@ -57,7 +57,7 @@ key_hash(const struct istr *rule, uint64_t tenant_h, uint64_t rid_h)
 	h = h * 0x9e3779b97f4a7c15ULL + tenant_h;
 	h = (h ^ (h >> 31)) * 0xff51afd7ed558ccdULL + rid_h;
 	h ^= h >> 29;
-	return h ? h : 1;
+	return htab_hash(h);
 }
 
 void
@@ -70,13 +70,15 @@ obl_init(struct obl_table *t)
 static struct istr *
 istr_find(const struct obl_table *t, const char *s, size_t len, uint64_t h, size_t *slot)
 {
+	uint32_t sh = htab_hash(h);
+
 	if (!t->strs.cap)
 		return NULL;
-	for (size_t i = htab_start(&t->strs, h); t->strs.slots[i].h;
+	for (size_t i = htab_start(&t->strs, sh); t->strs.slots[i].h;
 	     i = (i + 1) & (t->strs.cap - 1)) {
 		struct istr *is = t->strs.slots[i].p;
 
-		if (t->strs.slots[i].h == h && is->len == len && !memcmp(is->s, s, len)) {
+		if (t->strs.slots[i].h == sh && is->len == len && !memcmp(is->s, s, len)) {
 			if (slot)
 				*slot = i;
 			return is;
@@ -98,7 +100,7 @@ istr_get(struct obl_table *t, const char *s, size_t len, uint64_t h)
 		is->len = (uint32_t)len;
 		memcpy(is->s, s, len);
 		is->s[len] = '\0';
-		htab_insert(&t->strs, h, is);
+		htab_insert(&t->strs, htab_hash(h), is);
 	}
 	is->refs++;
 	return is;
@@ -190,21 +192,14 @@ obl_free_all(struct obl_table *t)
 		if (t->strs.slots[i].h)
 			free(t->strs.slots[i].p);
 	free(t->heap);
+	free(t->heap_key);
 	htab_free(&t->map);
 	htab_free(&t->strs);
 	obl_init(t);
 }
 
-/* The key of (rule, tenant, resource id) as far as the table knows its parts. */
-struct okey {
-	const char *rule, *tenant, *rid;
-	size_t rl, tl, il;
-	uint64_t rh, th, ih;
-	struct istr *irule; /* NULL: no open obligation names the rule */
-};
-
 static void
-okey_init(const struct obl_table *t, struct okey *k, const char *rule, const char *tenant,
+okey_init(const struct obl_table *t, struct obl_key *k, const char *rule, const char *tenant,
 	  const char *rid)
 {
 	k->rule = rule;
@@ -219,8 +214,8 @@ okey_init(const struct obl_table *t, struct okey *k, const char *rule, const cha
 }
 
 /* The key's hash in the map (its tenant's and resource id's hashes computed once). */
-static uint64_t
-okey_hash(struct okey *k, const struct istr *rule)
+static uint32_t
+okey_hash(struct obl_key *k, const struct istr *rule)
 {
 	if (!k->th)
 		k->th = hash_bytes(k->tenant, k->tl);
@@ -230,9 +225,9 @@ okey_hash(struct okey *k, const struct istr *rule)
 }
 
 static struct obl_node *
-okey_find(const struct obl_table *t, struct okey *k)
+okey_find(const struct obl_table *t, struct obl_key *k)
 {
-	uint64_t h;
+	uint32_t h;
 
 	if (!k->irule || !t->map.cap)
 		return NULL;
@@ -252,10 +247,24 @@ okey_find(const struct obl_table *t, struct okey *k)
 struct obl_node *
 obl_find(struct obl_table *t, const char *rule, const char *tenant, const char *rid)
 {
-	struct okey k;
+	struct obl_key k;
 
 	okey_init(t, &k, rule, tenant, rid);
 	return okey_find(t, &k);
+}
+
+/*
+ * A deadline in 32 bits, rounded down to 2^22 us (about 4 s) and offset so
+ * that times from 1740 to 2310 keep their order: a < b when
+ * deadline_key(a) < deadline_key(b).  Equal keys compare the nodes.
+ */
+static inline uint32_t
+deadline_key(aupd_time d)
+{
+	const int64_t unit = INT64_C(1) << 22;
+	int64_t k = (d >= 0 ? d / unit : -((-(d + 1)) / unit) - 1) + (INT64_C(1) << 31);
+
+	return k < 0 ? 0 : k > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)k;
 }
 
 static bool
@@ -266,10 +275,18 @@ before(const struct obl_node *a, const struct obl_node *b)
 	return a->order < b->order;
 }
 
-static void
-heap_set(struct obl_table *t, size_t i, struct obl_node *n)
+/* Is heap[i] before the node n, whose key is nk? */
+static inline bool
+slot_before(const struct obl_table *t, size_t i, const struct obl_node *n, uint32_t nk)
+{
+	return t->heap_key[i] != nk ? t->heap_key[i] < nk : before(t->heap[i], n);
+}
+
+static inline void
+heap_set(struct obl_table *t, size_t i, struct obl_node *n, uint32_t key)
 {
 	t->heap[i] = n;
+	t->heap_key[i] = key;
 	n->heap_idx = (uint32_t)i;
 }
 
@@ -277,36 +294,39 @@ static void
 sift_up(struct obl_table *t, size_t i)
 {
 	struct obl_node *n = t->heap[i];
+	uint32_t nk = t->heap_key[i];
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (!before(n, t->heap[parent]))
+		if (t->heap_key[parent] < nk ||
+		    (t->heap_key[parent] == nk && !before(n, t->heap[parent])))
 			break;
-		heap_set(t, i, t->heap[parent]);
+		heap_set(t, i, t->heap[parent], t->heap_key[parent]);
 		i = parent;
 	}
-	heap_set(t, i, n);
+	heap_set(t, i, n, nk);
 }
 
 static void
 sift_down(struct obl_table *t, size_t i)
 {
 	struct obl_node *n = t->heap[i];
+	uint32_t nk = t->heap_key[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= t->n)
 			break;
-		if (c + 1 < t->n && before(t->heap[c + 1], t->heap[c]))
+		if (c + 1 < t->n && slot_before(t, c + 1, t->heap[c], t->heap_key[c]))
 			c++;
-		if (!before(t->heap[c], n))
+		if (!slot_before(t, c, n, nk))
 			break;
-		heap_set(t, i, t->heap[c]);
+		heap_set(t, i, t->heap[c], t->heap_key[c]);
 		i = c;
 	}
-	heap_set(t, i, n);
+	heap_set(t, i, n, nk);
 }
 
 /* Takes n out of the heap and the map; the caller frees it with node_free(). */
@@ -314,7 +334,7 @@ static void
 unlink_node(struct obl_table *t, struct obl_node *n)
 {
 	size_t i = n->heap_idx;
-	uint64_t h = key_hash(n->rule, hash_bytes(n->strs, n->tenant_len),
+	uint32_t h = key_hash(n->rule, hash_bytes(n->strs, n->tenant_len),
 			      hash_bytes(node_rid(n), n->rid_len));
 
 	for (size_t s = htab_start(&t->map, h); t->map.slots[s].h;
@@ -328,14 +348,14 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 	if (i != t->n) {
 		struct obl_node *moved = t->heap[t->n];
 
-		heap_set(t, i, moved);
+		heap_set(t, i, moved, t->heap_key[t->n]);
 		sift_down(t, i);
 		sift_up(t, moved->heap_idx);
 	}
 }
 
 static struct obl_node *
-okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
+okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 {
 	const char *by = o->opened_by ? o->opened_by : "";
 	size_t bl = strlen(by);
@@ -364,8 +384,9 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
+		t->heap_key = xrealloc(t->heap_key, t->cap * sizeof(*t->heap_key));
 	}
-	heap_set(t, t->n++, n);
+	heap_set(t, t->n++, n, deadline_key(n->deadline));
 	sift_up(t, t->n - 1);
 	htab_insert(&t->map, okey_hash(k, n->rule), n);
 	return n;
@@ -374,12 +395,26 @@ okey_open(struct obl_table *t, struct okey *k, const struct obligation *o)
 bool
 obl_open(struct obl_table *t, const struct obligation *o)
 {
-	struct okey k;
+	struct obl_key k;
 
 	okey_init(t, &k, o->rule, o->tenant, o->resource_id);
-	if (okey_find(t, &k))
+	return obl_open_finish(t, &k, o);
+}
+
+void
+obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct obl_key *k)
+{
+	okey_init(t, k, o->rule, o->tenant, o->resource_id);
+	if (k->irule && t->map.cap)
+		__builtin_prefetch(&t->map.slots[htab_start(&t->map, okey_hash(k, k->irule))]);
+}
+
+bool
+obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation *o)
+{
+	if (okey_find(t, k))
 		return false;
-	okey_open(t, &k, o);
+	okey_open(t, k, o);
 	return true;
 }
 
@@ -420,7 +455,7 @@ obl_count(const struct obl_table *t)
 size_t
 obl_bytes(const struct obl_table *t)
 {
-	size_t b = t->cap * sizeof(*t->heap) + (t->map.cap + t->strs.cap) * sizeof(struct hslot);
+	size_t b = t->cap * (sizeof(*t->heap) + sizeof(*t->heap_key)) + (t->map.cap + t->strs.cap) * sizeof(struct hslot);
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct obl_node *n = t->heap[i];

@@ -30,10 +30,17 @@ char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 void arena_free(struct arena *a);
 
-/* ---- htab.c: open addressing of pointers with their 64-bit hashes ---- */
+/* ---- htab.c: open addressing of pointers with 32-bit hashes ---- */
 
+/*
+ * A slot: the item's hash folded to 32 bits (htab_hash), 32 bits the table's
+ * user keeps beside it (aux: carried when slots move, 0 on insertion), and
+ * the item.  Sixteen bytes, so that a probe touches one cache line and a
+ * sweep can read aux without touching the items.
+ */
 struct hslot {
-	uint64_t h; /* 0 marks an empty slot; hashes are forced non-zero */
+	uint32_t h; /* 0 marks an empty slot; htab_hash() is never 0 */
+	uint32_t aux;
 	void *p;
 };
 
@@ -54,16 +61,25 @@ hash_str(const char *s)
 	return hash_bytes(s, n);
 }
 
+/* The slot hash of a 64-bit hash: never 0. */
+static inline uint32_t
+htab_hash(uint64_t h)
+{
+	uint32_t x = (uint32_t)(h ^ (h >> 32));
+
+	return x ? x : 1;
+}
+
 /* Inserts an item known to be absent; returns its slot (valid until the next insertion). */
-size_t htab_insert(struct htab *t, uint64_t h, void *p);
+size_t htab_insert(struct htab *t, uint32_t h, void *p);
 /* Removes the item in slot i; returns true when another item moved into slot i. */
 bool htab_remove_at(struct htab *t, size_t i);
 void htab_free(struct htab *t);
 /* First slot index for h; probe with (i + 1) & (cap - 1) until an empty slot. */
 static inline size_t
-htab_start(const struct htab *t, uint64_t h)
+htab_start(const struct htab *t, uint32_t h)
 {
-	return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
+	return (size_t)h & (t->cap - 1);
 }
 
 /* ---- strset.c: immutable string sets and maps, built once at load ---- */
@@ -568,7 +584,8 @@ struct wgroup {
 	uint32_t lo, hi; /* [lo, hi) holds the entries in (cur - W, cur] */
 	uint32_t nsub;	 /* subtractions since running was last recomputed */
 	uint32_t keylen;
-	bool inexact; /* running may carry rounding error */
+	bool inexact;	    /* running may carry rounding error */
+	bool cur_is_newest; /* cur is the newest entry's time (the last add was in order) */
 	char key[];
 };
 
@@ -607,8 +624,17 @@ struct obl_table {
 	struct htab map;  /* (rule, tenant, resource id) -> struct obl_node */
 	struct htab strs; /* rule ids, interned */
 	struct obl_node **heap; /* by (deadline, opening order) */
+	uint32_t *heap_key;	/* heap[i]'s deadline_key(), beside it: most comparisons need no node */
 	size_t n, cap;
 	uint64_t next_order;
+};
+
+/* The key of (rule, tenant, resource id) as far as the table knows its parts. */
+struct obl_key {
+	const char *rule, *tenant, *rid;
+	size_t rl, tl, il;
+	uint64_t rh, th, ih;
+	struct istr *irule; /* NULL: no open obligation names the rule */
 };
 
 void obl_init(struct obl_table *t);
@@ -618,6 +644,13 @@ struct obl_node *obl_find(struct obl_table *t, const char *rule, const char *ten
 			  const char *resource_id);
 /* Opens an obligation (a copy of o's strings) unless it is open: true when opened; o->op is ignored. */
 bool obl_open(struct obl_table *t, const struct obligation *o);
+/*
+ * obl_open() in two halves: the first hashes o's key and starts loading its
+ * slot of the table, a cache miss, so that the second, called after other
+ * work and before any other change to the table, finds it loaded.
+ */
+void obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct obl_key *k);
+bool obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation *o);
 /* Removes n and copies it into out (owned strings, op OBL_DISCHARGE). */
 void obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out);
 size_t obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out);
@@ -650,6 +683,12 @@ struct policy_state {
 	int64_t sweep_t[3];
 	unsigned n_sweep_t;
 	size_t sweep_win;
+	/* obligations the event being judged opens, finished after its last rule */
+	struct {
+		struct obl_key k;
+		size_t idx; /* in the verdict's obligations */
+	} pend[4];
+	size_t n_pend;
 };
 
 void state_bind(struct policy_state *st, const struct ruleset *rs);

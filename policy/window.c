@@ -39,6 +39,20 @@ at(const struct wgroup *g, uint32_t i)
 	return &ring(g)[(g->head + i) & (g->cap - 1)];
 }
 
+/*
+ * A group's slot keeps in aux the time of its oldest entry in whole
+ * seconds, rounded down (0 before 1970, 2^32 - 1 at most): a lower bound,
+ * from which the sweep tells a group it has nothing to do for without
+ * reading it.
+ */
+static inline uint32_t
+stamp(int64_t t)
+{
+	int64_t s = t / AUPD_USEC;
+
+	return t <= 0 ? 0 : s >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
 static inline int64_t *
 seq_at(const struct wgroup *g, uint32_t i)
 {
@@ -72,7 +86,7 @@ window_free(struct window *win)
 static struct wgroup *
 group_get(struct window *win, const char *key, size_t keylen, size_t *slot)
 {
-	uint64_t h = hash_bytes(key, keylen);
+	uint32_t h = htab_hash(hash_bytes(key, keylen));
 	struct wgroup *g;
 
 	if (keylen >= UINT32_MAX / 2)
@@ -154,6 +168,8 @@ insert_at(struct window *win, size_t slot, struct wgroup *g, uint32_t pos, int64
 	}
 	at(g, pos)->t = t;
 	at(g, pos)->amount = amount;
+	if (pos == 0)
+		win->groups.slots[slot].aux = stamp(t);
 	if (with_seqs)
 		*seq_at(g, pos) = seq;
 	g->n++;
@@ -236,6 +252,8 @@ reposition(struct wgroup *g, int64_t t, int64_t w)
 static struct wgroup *
 drop_old(struct window *win, size_t slot, struct wgroup *g, int64_t limit)
 {
+	uint32_t n = g->n;
+
 	while (g->lo > 0 && at(g, 0)->t <= limit) {
 		g->head = (g->head + 1) & (g->cap - 1);
 		g->n--;
@@ -243,6 +261,8 @@ drop_old(struct window *win, size_t slot, struct wgroup *g, int64_t limit)
 		g->hi--;
 		win->entries--;
 	}
+	if (g->n != n)
+		win->groups.slots[slot].aux = stamp(at(g, 0)->t);
 	if (g->cap > 4 && g->n < g->cap / 4) {
 		uint32_t cap = 4;
 
@@ -257,7 +277,8 @@ drop_old(struct window *win, size_t slot, struct wgroup *g, int64_t limit)
 static inline int64_t
 newest(const struct wgroup *g)
 {
-	return at(g, g->n - 1)->t;
+	/* the ring's tail is often a cache line of its own: read it only when needed */
+	return g->cur_is_newest ? g->cur : at(g, g->n - 1)->t;
 }
 
 struct wgroup *
@@ -294,7 +315,10 @@ window_add(struct window *win, const char *key, size_t keylen, int64_t t, double
 			g->inexact = !exact;
 		}
 	}
-	if (newest_t)
+	g->cur_is_newest = newest_t;
+	/* the slot's aux tells, without reading the ring, whether anything is old enough */
+	if (newest_t && g->lo > 0 &&
+	    (int64_t)win->groups.slots[slot].aux * AUPD_USEC <= t - win->w - win->slack)
 		g = drop_old(win, slot, g, t - win->w - win->slack);
 	return g;
 }
@@ -318,9 +342,13 @@ shrink_table(struct window *win)
 {
 	struct htab t = {0};
 
-	for (size_t i = 0; i < win->groups.cap; i++)
-		if (win->groups.slots[i].h)
-			htab_insert(&t, win->groups.slots[i].h, win->groups.slots[i].p);
+	for (size_t i = 0; i < win->groups.cap; i++) {
+		if (win->groups.slots[i].h) {
+			size_t j = htab_insert(&t, win->groups.slots[i].h, win->groups.slots[i].p);
+
+			t.slots[j].aux = win->groups.slots[i].aux;
+		}
+	}
 	htab_free(&win->groups);
 	win->groups = t;
 	win->sweep_pos = 0;
@@ -335,7 +363,8 @@ window_sweep(struct window *win, int64_t ref, size_t budget)
 		size_t i = win->sweep_pos & (win->groups.cap - 1);
 		struct wgroup *g = win->groups.slots[i].p;
 
-		if (win->groups.slots[i].h) {
+		/* a group whose oldest entry is after limit has nothing to drop */
+		if (win->groups.slots[i].h && (int64_t)win->groups.slots[i].aux * AUPD_USEC <= limit) {
 			if (newest(g) <= limit) {
 				win->entries -= g->n;
 				free(g);

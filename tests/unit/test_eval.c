@@ -745,6 +745,70 @@ START_TEST(retention_obligations)
 }
 END_TEST
 
+/*
+ * One event opening several obligations (more than are deferred at once):
+ * listed in rule order, and those already open left out, wherever they are.
+ */
+START_TEST(retention_opens_in_rule_order)
+{
+	struct strbuf y;
+	struct ruleset *rs;
+	struct policy_state *st = policy_state_new();
+	struct verdict v;
+	char act[16];
+
+	sb_init(&y);
+	sb_adds(&y, "rules:\n");
+	for (int k = 1; k <= 6; k++) {
+		sb_addf(&y,
+			"  - id: ret%d\n"
+			"    when: {resource.classification: biometric}\n"
+			"    retention:\n"
+			"      age_of: resource.created\n"
+			"      max: 10d\n"
+			"      track: {deleted_by: {action: del-%d}}\n",
+			k, k);
+	}
+	rs = pt_load(y.buf);
+	sb_free(&y);
+	pt_eval(rs, st, bio("e1", "2026-01-05T00:00:00Z", "t", "r", "2026-01-01T00:00:00Z", "data.read"),
+		&v);
+	ck_assert_uint_eq(v.n_obligations, 6);
+	for (int k = 1; k <= 6; k++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "ret%d", k);
+		ck_assert_str_eq(v.obligations[k - 1].rule, id);
+		ck_assert_int_eq(v.obligations[k - 1].op, OBL_OPEN);
+	}
+	verdict_clear(&v);
+	ck_assert_uint_eq(policy_obligation_count(st), 6);
+	/* the same resource again: everything is open already */
+	expect_nothing(rs, st,
+		       bio("e2", "2026-01-06T00:00:00Z", "t", "r", "2026-01-01T00:00:00Z", "data.read"));
+	/* deletions discharge ret1, ret4 and ret6 */
+	for (int k = 1; k <= 6; k += k == 1 ? 3 : 2) {
+		snprintf(act, sizeof(act), "del-%d", k);
+		pt_eval(rs, st, bio("d", "2026-01-07T00:00:00Z", "t", "r", NULL, act), &v);
+		ck_assert_uint_eq(v.n_obligations, 1);
+		ck_assert_int_eq(v.obligations[0].op, OBL_DISCHARGE);
+		verdict_clear(&v);
+	}
+	ck_assert_uint_eq(policy_obligation_count(st), 3);
+	/* opens ret1, ret4 and ret6 again, and leaves out the three between */
+	pt_eval(rs, st, bio("e3", "2026-01-08T00:00:00Z", "t", "r", "2026-01-02T00:00:00Z", "data.read"),
+		&v);
+	ck_assert_uint_eq(v.n_obligations, 3);
+	ck_assert_str_eq(v.obligations[0].rule, "ret1");
+	ck_assert_str_eq(v.obligations[1].rule, "ret4");
+	ck_assert_str_eq(v.obligations[2].rule, "ret6");
+	verdict_clear(&v);
+	ck_assert_uint_eq(policy_obligation_count(st), 6);
+	policy_state_free(st);
+	ruleset_unref(rs);
+}
+END_TEST
+
 START_TEST(retention_replay_and_restore)
 {
 	struct ruleset *rs = pt_load(retention_rules);
@@ -906,6 +970,7 @@ eval_suite(void)
 	tcase_add_test(tc, action_tests_decided_ahead);
 	tcase_add_test(tc, retention_fires_after_max);
 	tcase_add_test(tc, retention_obligations);
+	tcase_add_test(tc, retention_opens_in_rule_order);
 	tcase_add_test(tc, retention_replay_and_restore);
 	tcase_add_test(tc, state_survives_reload);
 	tcase_add_test(tc, encoding);

@@ -230,6 +230,44 @@ START_TEST(sweep_frees_idle_groups)
 }
 END_TEST
 
+/*
+ * The sweep trims a group that no longer gets events, to the microsecond:
+ * it skips groups from what their slot records (the oldest entry's second),
+ * and that must never skip one with something to drop.
+ */
+START_TEST(sweep_trims_groups_exactly)
+{
+	struct window *w = window_new(H, false);
+	aupd_time half = AUPD_USEC / 2;
+
+	/* one event a minute for three hours: the last two hours are kept (window and slack) */
+	for (int i = 0; i <= 180; i++)
+		add(w, "busy", T0 + (int64_t)i * 60 * AUPD_USEC, 1);
+	ck_assert_uint_eq(window_entries(w, NULL), 120);
+	/* half an hour later, the oldest half hour of them is past the slack */
+	window_sweep(w, T0 + 3 * H + H / 2, 100000);
+	ck_assert_uint_eq(window_entries(w, NULL), 90);
+	ck_assert_uint_eq(w->groups.n, 1);
+	window_free(w);
+
+	/* entries half a second into a second: the sweep's limit meets them exactly */
+	w = window_new(H, false);
+	add(w, "g", T0 + half, 1);
+	add(w, "g", T0 + H + half, 1);
+	window_sweep(w, T0 + half - 1 + 2 * H, 100000);
+	ck_assert_uint_eq(window_entries(w, NULL), 2);
+	window_sweep(w, T0 + half + 2 * H, 100000);
+	ck_assert_uint_eq(window_entries(w, NULL), 1);
+	/* and the group goes when its newest entry is past the slack */
+	window_sweep(w, T0 + H + half - 1 + 2 * H, 100000);
+	ck_assert_uint_eq(w->groups.n, 1);
+	window_sweep(w, T0 + H + half + 2 * H, 100000);
+	ck_assert_uint_eq(w->groups.n, 0);
+	ck_assert_uint_eq(window_entries(w, NULL), 0);
+	window_free(w);
+}
+END_TEST
+
 START_TEST(bytes_per_entry)
 {
 	struct window *w = window_new(24 * H, false);
@@ -359,6 +397,7 @@ window_suite(void)
 	tcase_add_test(tc, old_entries_are_dropped);
 	tcase_add_test(tc, later_than_the_slack);
 	tcase_add_test(tc, sweep_frees_idle_groups);
+	tcase_add_test(tc, sweep_trims_groups_exactly);
 	tcase_add_test(tc, bytes_per_entry);
 	tcase_add_test(tc, groups_grow_and_shrink);
 	tcase_add_test(tc, single_entry_groups_are_small);
