@@ -192,7 +192,6 @@ obl_free_all(struct obl_table *t)
 		if (t->strs.slots[i].h)
 			free(t->strs.slots[i].p);
 	free(t->heap);
-	free(t->heap_key);
 	htab_free(&t->map);
 	htab_free(&t->strs);
 	obl_init(t);
@@ -253,20 +252,6 @@ obl_find(struct obl_table *t, const char *rule, const char *tenant, const char *
 	return okey_find(t, &k);
 }
 
-/*
- * A deadline in 32 bits, rounded down to 2^22 us (about 4 s) and offset so
- * that times from 1740 to 2310 keep their order: a < b when
- * deadline_key(a) < deadline_key(b).  Equal keys compare the nodes.
- */
-static inline uint32_t
-deadline_key(aupd_time d)
-{
-	const int64_t unit = INT64_C(1) << 22;
-	int64_t k = (d >= 0 ? d / unit : -((-(d + 1)) / unit) - 1) + (INT64_C(1) << 31);
-
-	return k < 0 ? 0 : k > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)k;
-}
-
 static bool
 before(const struct obl_node *a, const struct obl_node *b)
 {
@@ -275,18 +260,10 @@ before(const struct obl_node *a, const struct obl_node *b)
 	return a->order < b->order;
 }
 
-/* Is heap[i] before the node n, whose key is nk? */
-static inline bool
-slot_before(const struct obl_table *t, size_t i, const struct obl_node *n, uint32_t nk)
-{
-	return t->heap_key[i] != nk ? t->heap_key[i] < nk : before(t->heap[i], n);
-}
-
-static inline void
-heap_set(struct obl_table *t, size_t i, struct obl_node *n, uint32_t key)
+static void
+heap_set(struct obl_table *t, size_t i, struct obl_node *n)
 {
 	t->heap[i] = n;
-	t->heap_key[i] = key;
 	n->heap_idx = (uint32_t)i;
 }
 
@@ -294,39 +271,36 @@ static void
 sift_up(struct obl_table *t, size_t i)
 {
 	struct obl_node *n = t->heap[i];
-	uint32_t nk = t->heap_key[i];
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (t->heap_key[parent] < nk ||
-		    (t->heap_key[parent] == nk && !before(n, t->heap[parent])))
+		if (!before(n, t->heap[parent]))
 			break;
-		heap_set(t, i, t->heap[parent], t->heap_key[parent]);
+		heap_set(t, i, t->heap[parent]);
 		i = parent;
 	}
-	heap_set(t, i, n, nk);
+	heap_set(t, i, n);
 }
 
 static void
 sift_down(struct obl_table *t, size_t i)
 {
 	struct obl_node *n = t->heap[i];
-	uint32_t nk = t->heap_key[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= t->n)
 			break;
-		if (c + 1 < t->n && slot_before(t, c + 1, t->heap[c], t->heap_key[c]))
+		if (c + 1 < t->n && before(t->heap[c + 1], t->heap[c]))
 			c++;
-		if (!slot_before(t, c, n, nk))
+		if (!before(t->heap[c], n))
 			break;
-		heap_set(t, i, t->heap[c], t->heap_key[c]);
+		heap_set(t, i, t->heap[c]);
 		i = c;
 	}
-	heap_set(t, i, n, nk);
+	heap_set(t, i, n);
 }
 
 /* Takes n out of the heap and the map; the caller frees it with node_free(). */
@@ -348,7 +322,7 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 	if (i != t->n) {
 		struct obl_node *moved = t->heap[t->n];
 
-		heap_set(t, i, moved, t->heap_key[t->n]);
+		heap_set(t, i, moved);
 		sift_down(t, i);
 		sift_up(t, moved->heap_idx);
 	}
@@ -384,9 +358,8 @@ okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
-		t->heap_key = xrealloc(t->heap_key, t->cap * sizeof(*t->heap_key));
 	}
-	heap_set(t, t->n++, n, deadline_key(n->deadline));
+	heap_set(t, t->n++, n);
 	sift_up(t, t->n - 1);
 	htab_insert(&t->map, okey_hash(k, n->rule), n);
 	return n;
@@ -455,7 +428,7 @@ obl_count(const struct obl_table *t)
 size_t
 obl_bytes(const struct obl_table *t)
 {
-	size_t b = t->cap * (sizeof(*t->heap) + sizeof(*t->heap_key)) + (t->map.cap + t->strs.cap) * sizeof(struct hslot);
+	size_t b = t->cap * sizeof(*t->heap) + (t->map.cap + t->strs.cap) * sizeof(struct hslot);
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct obl_node *n = t->heap[i];

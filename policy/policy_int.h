@@ -624,7 +624,6 @@ struct obl_table {
 	struct htab map;  /* (rule, tenant, resource id) -> struct obl_node */
 	struct htab strs; /* rule ids, interned */
 	struct obl_node **heap; /* by (deadline, opening order) */
-	uint32_t *heap_key;	/* heap[i]'s deadline_key(), beside it: most comparisons need no node */
 	size_t n, cap;
 	uint64_t next_order;
 };
