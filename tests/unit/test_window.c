@@ -151,6 +151,53 @@ random_stream(unsigned seed, int64_t W, int64_t jitter, bool fractional, size_t 
 	window_free(w);
 }
 
+/*
+ * Like random_stream, over 64 groups, with sweeps at the current time between
+ * events: a sweep may free or trim only what no later event (at most
+ * `jitter` late, below the slack) can count, so every total stays exact;
+ * and a sweep far ahead leaves nothing.
+ */
+static void
+random_stream_swept(unsigned seed, int64_t W, int64_t jitter, size_t n)
+{
+	struct window *w = window_new(W, false);
+	struct rec *v = calloc(n, sizeof(*v));
+	aupd_time clock = T0;
+	char key[16];
+
+	srand(seed);
+	for (size_t i = 0; i < n; i++) {
+		double got, want;
+
+		clock += (int64_t)((double)rand() / RAND_MAX * (double)(W / 4));
+		v[i].t = clock - (jitter ? (int64_t)((double)rand() / RAND_MAX * (double)jitter) : 0);
+		v[i].group = rand() % 64;
+		v[i].amount = (double)(rand() % 100);
+		snprintf(key, sizeof(key), "g%d", v[i].group);
+		got = add(w, key, v[i].t, v[i].amount);
+		want = recount(v, i + 1, v[i].group, v[i].t, W);
+		ck_assert_msg(got == want, "seed %u event %zu: window total %.17g, recount %.17g",
+			      seed, i, got, want);
+		if (rand() % 8 == 0)
+			window_sweep(w, clock, (size_t)(rand() % 64));
+	}
+	window_sweep(w, clock + 2 * W + 2 * H + 1, 100000);
+	ck_assert_uint_eq(window_entries(w, NULL), 0);
+	ck_assert_uint_eq(w->groups.n, 0);
+	free(v);
+	window_free(w);
+}
+
+START_TEST(random_swept)
+{
+	for (unsigned seed = 300; seed < 306; seed++) {
+		random_stream_swept(seed, 10 * AUPD_USEC, 0, 3000);
+		random_stream_swept(seed + 100, H, 55 * 60 * AUPD_USEC, 3000);
+		random_stream_swept(seed + 200, 6 * H, 5 * H, 3000);
+	}
+}
+END_TEST
+
 START_TEST(random_in_order)
 {
 	random_stream(1, 10 * AUPD_USEC, 0, false, 3000);
@@ -397,6 +444,7 @@ window_suite(void)
 	tcase_add_test(tc, old_entries_are_dropped);
 	tcase_add_test(tc, later_than_the_slack);
 	tcase_add_test(tc, sweep_frees_idle_groups);
+	tcase_add_test(tc, random_swept);
 	tcase_add_test(tc, sweep_trims_groups_exactly);
 	tcase_add_test(tc, bytes_per_entry);
 	tcase_add_test(tc, groups_grow_and_shrink);
