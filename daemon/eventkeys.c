@@ -10,16 +10,36 @@
 
 #define MAX_CANDIDATES 16
 
-struct recent {
+/* A key with its event's seq. */
+struct keyseq {
 	int64_t key;
-	int64_t seq; /* 0: an empty slot (seqs start at 1) */
+	int64_t seq;
 };
+
+/*
+ * A slot of the table of recent keys: 12 bytes, not 16, the seq being kept
+ * as its distance from the table's base (every seq in memory is after it).
+ * At the default limits.keys_in_memory the table has 2 M slots: 24 MiB.
+ */
+struct recent {
+	uint32_t key_lo, key_hi;
+	uint32_t off; /* seq - base; 0: an empty slot */
+};
+_Static_assert(sizeof(struct recent) == 12, "a slot of recent keys is 12 bytes");
 
 struct eventkeys {
 	pthread_rwlock_t lock; /* guards everything below but `merge` */
 	struct keyfilter *bloom;
 	struct recent *slots; /* open addressing; a key may repeat (hash collisions) */
 	size_t cap, used;
+	int64_t base; /* the seqs in `slots` are after it, by less than 2^32 */
+	/*
+	 * Keys whose seq is 2^32 or more past `base`: only after billions of
+	 * ledger records without an event.  They make a merge due at once, which
+	 * rebases the table; meanwhile they are found here.
+	 */
+	struct keyseq *far;
+	size_t n_far, cap_far;
 	int64_t merged_seq; /* keys of events up to this seq are in event_keys */
 	size_t merge_every;
 	/*
@@ -29,7 +49,7 @@ struct eventkeys {
 	 * keys stay in memory (and findable) until the last slice committed.
 	 */
 	struct {
-		struct recent *keys;
+		struct keyseq *keys;
 		size_t n, done, slice;
 		size_t added; /* keys added since it started: it keeps ahead of twice that pace */
 		int64_t upto;
@@ -47,11 +67,31 @@ slot_of(const struct eventkeys *ek, int64_t key)
 	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 7) & (ek->cap - 1);
 }
 
+static inline int64_t
+slot_key(const struct recent *r)
+{
+	return (int64_t)(((uint64_t)r->key_hi << 32) | r->key_lo);
+}
+
+static inline int64_t
+slot_seq(const struct eventkeys *ek, const struct recent *r)
+{
+	return ek->base + (int64_t)r->off;
+}
+
 static void
 recent_put(struct eventkeys *ek, int64_t key, int64_t seq)
 {
 	size_t i;
 
+	if (seq <= ek->base || seq - ek->base > (int64_t)UINT32_MAX) {
+		if (ek->n_far == ek->cap_far) {
+			ek->cap_far = ek->cap_far ? 2 * ek->cap_far : 16;
+			ek->far = xrealloc(ek->far, ek->cap_far * sizeof(*ek->far));
+		}
+		ek->far[ek->n_far++] = (struct keyseq){key, seq};
+		return;
+	}
 	if (2 * (ek->used + 1) > ek->cap) {
 		struct recent *old = ek->slots;
 		size_t oldcap = ek->cap;
@@ -60,22 +100,26 @@ recent_put(struct eventkeys *ek, int64_t key, int64_t seq)
 		ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
 		ek->used = 0;
 		for (size_t j = 0; j < oldcap; j++)
-			if (old[j].seq)
-				recent_put(ek, old[j].key, old[j].seq);
+			if (old[j].off)
+				recent_put(ek, slot_key(&old[j]), slot_seq(ek, &old[j]));
 		free(old);
 	}
-	for (i = slot_of(ek, key); ek->slots[i].seq; i = (i + 1) & (ek->cap - 1))
+	for (i = slot_of(ek, key); ek->slots[i].off; i = (i + 1) & (ek->cap - 1))
 		;
-	ek->slots[i].key = key;
-	ek->slots[i].seq = seq;
+	ek->slots[i].key_lo = (uint32_t)(uint64_t)key;
+	ek->slots[i].key_hi = (uint32_t)((uint64_t)key >> 32);
+	ek->slots[i].off = (uint32_t)(seq - ek->base);
 	ek->used++;
 }
 
+/* Empties the table; the seqs put next are after `base`. */
 static void
-recent_clear(struct eventkeys *ek)
+recent_clear(struct eventkeys *ek, int64_t base)
 {
 	memset(ek->slots, 0, ek->cap * sizeof(*ek->slots));
 	ek->used = 0;
+	ek->n_far = 0;
+	ek->base = base;
 }
 
 /* Drops the keys of events up to `upto` (merged), keeping the later ones. */
@@ -83,19 +127,29 @@ static void
 recent_drop_upto(struct eventkeys *ek, int64_t upto)
 {
 	struct recent *old = ek->slots;
+	struct keyseq *far = ek->far;
+	size_t n_far = ek->n_far;
+	int64_t oldbase = ek->base;
 
 	ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
 	ek->used = 0;
+	ek->far = NULL;
+	ek->n_far = ek->cap_far = 0;
+	ek->base = upto;
 	for (size_t i = 0; i < ek->cap; i++)
-		if (old[i].seq > upto)
-			recent_put(ek, old[i].key, old[i].seq);
+		if (old[i].off && oldbase + (int64_t)old[i].off > upto)
+			recent_put(ek, slot_key(&old[i]), oldbase + (int64_t)old[i].off);
+	for (size_t i = 0; i < n_far; i++)
+		if (far[i].seq > upto)
+			recent_put(ek, far[i].key, far[i].seq);
 	free(old);
+	free(far);
 }
 
 static int
 recent_order(const void *a, const void *b)
 {
-	const struct recent *x = a, *y = b;
+	const struct keyseq *x = a, *y = b;
 
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
@@ -157,6 +211,7 @@ eventkeys_load(struct dbconn *c, uint32_t merge_every, struct aupd_error *err)
 
 	pthread_rwlock_init(&ek->lock, NULL);
 	ek->merged_seq = merged ? atoll(merged) : 0;
+	ek->base = ek->merged_seq;
 	ek->merge_every = merge_every ? merge_every : 1;
 	/* 64 slices a merge: at 10 M stored keys one touches about 1/64 of the index */
 	ek->merge.slice = ek->merge_every / 64 ? ek->merge_every / 64 : 1;
@@ -179,6 +234,7 @@ eventkeys_free(struct eventkeys *ek)
 		return;
 	keyfilter_free(ek->bloom);
 	free(ek->slots);
+	free(ek->far);
 	free(ek->merge.keys);
 	pthread_rwlock_destroy(&ek->lock);
 	free(ek);
@@ -217,11 +273,15 @@ eventkeys_find(struct eventkeys *ek, struct dbconn *c, int64_t key, const char *
 	/* consult memory before storage: a merge commits before it clears memory */
 	pthread_rwlock_rdlock(&ek->lock);
 	maybe = keyfilter_maybe(ek->bloom, key);
-	if (maybe)
-		for (size_t i = slot_of(ek, key); ek->slots[i].seq && n < MAX_CANDIDATES;
+	if (maybe) {
+		for (size_t i = slot_of(ek, key); ek->slots[i].off && n < MAX_CANDIDATES;
 		     i = (i + 1) & (ek->cap - 1))
-			if (ek->slots[i].key == key)
-				cand[n++] = ek->slots[i].seq;
+			if (slot_key(&ek->slots[i]) == key)
+				cand[n++] = slot_seq(ek, &ek->slots[i]);
+		for (size_t i = 0; i < ek->n_far && n < MAX_CANDIDATES; i++)
+			if (ek->far[i].key == key)
+				cand[n++] = ek->far[i].seq;
+	}
 	pthread_rwlock_unlock(&ek->lock);
 	if (!maybe)
 		return 0; /* never stored: the common case costs no lookup at all */
@@ -266,6 +326,8 @@ eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq)
 bool
 eventkeys_merge_due(const struct eventkeys *ek)
 {
+	if (ek->n_far)
+		return true; /* a merge rebases the table: every slice at once */
 	if (!ek->merge.keys)
 		return ek->used >= ek->merge_every;
 	/*
@@ -283,15 +345,22 @@ merge_start(struct eventkeys *ek)
 {
 	size_t n = 0;
 
-	ek->merge.keys = xmalloc((ek->used ? ek->used : 1) * sizeof(*ek->merge.keys));
+	ek->merge.keys = xmalloc((ek->used + ek->n_far + 1) * sizeof(*ek->merge.keys));
 	ek->merge.upto = ek->merged_seq;
-	for (size_t i = 0; i < ek->cap; i++) {
-		if (!ek->slots[i].seq)
-			continue;
-		if (ek->slots[i].key != 0) /* key 0: an event stored without one */
-			ek->merge.keys[n++] = ek->slots[i];
-		if (ek->slots[i].seq > ek->merge.upto)
-			ek->merge.upto = ek->slots[i].seq;
+	for (size_t i = 0; i < ek->cap + ek->n_far; i++) {
+		struct keyseq k;
+
+		if (i < ek->cap) {
+			if (!ek->slots[i].off)
+				continue;
+			k = (struct keyseq){slot_key(&ek->slots[i]), slot_seq(ek, &ek->slots[i])};
+		} else {
+			k = ek->far[i - ek->cap];
+		}
+		if (k.key != 0) /* key 0: an event stored without one */
+			ek->merge.keys[n++] = k;
+		if (k.seq > ek->merge.upto)
+			ek->merge.upto = k.seq;
 	}
 	qsort(ek->merge.keys, n, sizeof(*ek->merge.keys), recent_order);
 	ek->merge.n = n;
@@ -378,7 +447,7 @@ eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	int rc;
 
 	pthread_rwlock_wrlock(&ek->lock);
-	recent_clear(ek);
+	recent_clear(ek, ek->merged_seq);
 	rc = load_recent(ek, c, err);
 	pthread_rwlock_unlock(&ek->lock);
 	return rc;

@@ -135,6 +135,63 @@ START_TEST(keys_found_in_memory_and_after_merges)
 }
 END_TEST
 
+/*
+ * The table of recent keys keeps seqs as 32-bit distances from a base: a seq
+ * 2^32 or more past it (billions of ledger records with no event between)
+ * is still found, makes a merge due at once, and after the merge the table
+ * holds seqs past the new base again.
+ */
+START_TEST(keys_found_across_seq_gaps)
+{
+	static const int64_t seqs[] = {3, 4, (1LL << 32) + 3, (1LL << 32) + 4, (5LL << 32) + 1};
+	/* far fewer keys than merge_every: due only when a seq is too far past the base */
+	static const bool due[] = {false, false, true, false, true};
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	char id[32];
+	size_t n = sizeof(seqs) / sizeof(seqs[0]);
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, 1000, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "g%zu", i);
+		insert_event(c, seqs[i], "t", id);
+		eventkeys_add(ek, store_event_key("t", id), seqs[i]);
+		ck_assert_int_eq(eventkeys_merge_due(ek), due[i]);
+		for (size_t k = 0; k <= i; k++) {
+			snprintf(id, sizeof(id), "g%zu", k);
+			ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err),
+					 seqs[k]);
+		}
+		if (i == 2) { /* the merge takes all three; the next seq is 1 past its base */
+			while (eventkeys_merge_due(ek))
+				ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 3);
+		}
+	}
+	while (eventkeys_merge_due(ek))
+		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 5);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 seqs[n - 1]);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(id, sizeof(id), "g%zu", k);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err),
+				 seqs[k]);
+	}
+	/* a key that matches but names another event is still no hit */
+	ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", "g4"), "t", "g0", &err), 0);
+	eventkeys_free(ek);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(migration_4_keys_obligations_by_seq)
 {
 	char *dir = tu_tmpdir();
@@ -271,6 +328,7 @@ suite(void)
 
 	tcase_add_test(tc, migrations_from_1_move_keys_out_of_events);
 	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
+	tcase_add_test(tc, keys_found_across_seq_gaps);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
 	suite_add_tcase(s, tc);
