@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define MAX_CANDIDATES 16
+#define MERGE_BUCKETS 256
 
 /* A key with its event's seq. */
 struct keyseq {
@@ -34,6 +35,17 @@ struct eventkeys {
 	size_t cap, used;
 	int64_t base; /* the seqs in `slots` are after it, by less than 2^32 */
 	/*
+	 * During a merge, the table of the keys being merged: set aside when the
+	 * merge starts (the keys that come meanwhile go to a fresh table) and
+	 * freed when it ends, so that neither end rebuilds a table while ingest
+	 * waits.  slots is NULL otherwise.
+	 */
+	struct {
+		struct recent *slots;
+		size_t cap;
+		int64_t base;
+	} prev;
+	/*
 	 * Keys whose seq is 2^32 or more past `base`: only after billions of
 	 * ledger records without an event.  They make a merge due at once, which
 	 * rebases the table; meanwhile they are found here.
@@ -49,11 +61,20 @@ struct eventkeys {
 	 * keys stay in memory (and findable) until the last slice committed.
 	 */
 	struct {
+		/*
+		 * Grouped by bucket (the key's top bits, in key order) when the
+		 * merge starts, and each bucket sorted just before its first slice:
+		 * no one pause sorts them all.
+		 */
 		struct keyseq *keys;
+		size_t bucket_end[MERGE_BUCKETS];
+		unsigned sorted; /* buckets sorted so far */
 		size_t n, done, slice;
 		size_t added; /* keys added since it started: it keeps ahead of twice that pace */
 		int64_t upto;
-		int64_t t_us; /* time spent in its slices */
+		int64_t t_us;	  /* time spent in its slices */
+		int64_t pause_us; /* the longest slice */
+		bool reloaded;	  /* eventkeys_reload() meanwhile: the table holds merged keys too */
 	} merge;
 };
 
@@ -62,9 +83,15 @@ static const char sql_archived[] = "SELECT seq FROM event_keys WHERE key = ?";
 static const char sql_merge[] = "INSERT OR IGNORE INTO event_keys (key, seq) VALUES (?, ?)";
 
 static size_t
+slot_in(size_t cap, int64_t key)
+{
+	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 7) & (cap - 1);
+}
+
+static size_t
 slot_of(const struct eventkeys *ek, int64_t key)
 {
-	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 7) & (ek->cap - 1);
+	return slot_in(ek->cap, key);
 }
 
 static inline int64_t
@@ -112,7 +139,7 @@ recent_put(struct eventkeys *ek, int64_t key, int64_t seq)
 	ek->used++;
 }
 
-/* Empties the table; the seqs put next are after `base`. */
+/* Empties the tables; the seqs put next are after `base`. */
 static void
 recent_clear(struct eventkeys *ek, int64_t base)
 {
@@ -120,6 +147,18 @@ recent_clear(struct eventkeys *ek, int64_t base)
 	ek->used = 0;
 	ek->n_far = 0;
 	ek->base = base;
+	free(ek->prev.slots);
+	ek->prev.slots = NULL;
+}
+
+/* Finds up to `max` - *n seqs stored with `key` in the table (slots, cap, base). */
+static void
+table_find(const struct recent *slots, size_t cap, int64_t base, int64_t key, int64_t *cand,
+	   size_t *n, size_t max)
+{
+	for (size_t i = slot_in(cap, key); slots[i].off && *n < max; i = (i + 1) & (cap - 1))
+		if (slot_key(&slots[i]) == key)
+			cand[(*n)++] = base + (int64_t)slots[i].off;
 }
 
 /* Drops the keys of events up to `upto` (merged), keeping the later ones. */
@@ -234,6 +273,7 @@ eventkeys_free(struct eventkeys *ek)
 		return;
 	keyfilter_free(ek->bloom);
 	free(ek->slots);
+	free(ek->prev.slots);
 	free(ek->far);
 	free(ek->merge.keys);
 	pthread_rwlock_destroy(&ek->lock);
@@ -274,10 +314,10 @@ eventkeys_find(struct eventkeys *ek, struct dbconn *c, int64_t key, const char *
 	pthread_rwlock_rdlock(&ek->lock);
 	maybe = keyfilter_maybe(ek->bloom, key);
 	if (maybe) {
-		for (size_t i = slot_of(ek, key); ek->slots[i].off && n < MAX_CANDIDATES;
-		     i = (i + 1) & (ek->cap - 1))
-			if (slot_key(&ek->slots[i]) == key)
-				cand[n++] = slot_seq(ek, &ek->slots[i]);
+		table_find(ek->slots, ek->cap, ek->base, key, cand, &n, MAX_CANDIDATES);
+		if (ek->prev.slots)
+			table_find(ek->prev.slots, ek->prev.cap, ek->prev.base, key, cand, &n,
+				   MAX_CANDIDATES);
 		for (size_t i = 0; i < ek->n_far && n < MAX_CANDIDATES; i++)
 			if (ek->far[i].key == key)
 				cand[n++] = ek->far[i].seq;
@@ -339,34 +379,99 @@ eventkeys_merge_due(const struct eventkeys *ek)
 	       2.0 * (double)ek->merge.added * (double)ek->merge.n;
 }
 
-/* Starts a merge: the recent keys, sorted, so each page of the index is visited once. */
+/* A key's bucket: its top 8 bits, numbered in the keys' (signed) order. */
+static unsigned
+key_bucket(int64_t key)
+{
+	return (unsigned)(((uint64_t)key ^ 0x8000000000000000ULL) >> 56);
+}
+
+/* The i-th recent key, slots first and then the far ones; false for an empty slot. */
+static bool
+recent_at(const struct eventkeys *ek, size_t i, struct keyseq *k)
+{
+	if (i >= ek->cap) {
+		*k = ek->far[i - ek->cap];
+		return true;
+	}
+	if (!ek->slots[i].off)
+		return false;
+	*k = (struct keyseq){slot_key(&ek->slots[i]), slot_seq(ek, &ek->slots[i])};
+	return true;
+}
+
+/*
+ * Starts a merge: the recent keys, grouped by bucket, each bucket to be
+ * sorted before it is written (merge_sort_upto), so that each page of the
+ * index is visited once.
+ */
 static void
 merge_start(struct eventkeys *ek)
 {
-	size_t n = 0;
+	size_t *end = ek->merge.bucket_end, n = 0;
+	struct keyseq k;
 
-	ek->merge.keys = xmalloc((ek->used + ek->n_far + 1) * sizeof(*ek->merge.keys));
+	memset(end, 0, sizeof(ek->merge.bucket_end));
 	ek->merge.upto = ek->merged_seq;
 	for (size_t i = 0; i < ek->cap + ek->n_far; i++) {
-		struct keyseq k;
-
-		if (i < ek->cap) {
-			if (!ek->slots[i].off)
-				continue;
-			k = (struct keyseq){slot_key(&ek->slots[i]), slot_seq(ek, &ek->slots[i])};
-		} else {
-			k = ek->far[i - ek->cap];
-		}
+		if (!recent_at(ek, i, &k))
+			continue;
 		if (k.key != 0) /* key 0: an event stored without one */
-			ek->merge.keys[n++] = k;
+			end[key_bucket(k.key)]++;
 		if (k.seq > ek->merge.upto)
 			ek->merge.upto = k.seq;
 	}
-	qsort(ek->merge.keys, n, sizeof(*ek->merge.keys), recent_order);
+	for (unsigned b = 0; b < MERGE_BUCKETS; b++) {
+		n += end[b];
+		end[b] = n - end[b]; /* for now, where the bucket starts */
+	}
+	ek->merge.keys = xmalloc((n ? n : 1) * sizeof(*ek->merge.keys));
+	for (size_t i = 0; i < ek->cap + ek->n_far; i++)
+		if (recent_at(ek, i, &k) && k.key != 0)
+			ek->merge.keys[end[key_bucket(k.key)]++] = k;
+	/* the keys being merged stay findable in their table; new ones go to a fresh one */
+	pthread_rwlock_wrlock(&ek->lock);
+	ek->prev.slots = ek->slots;
+	ek->prev.cap = ek->cap;
+	ek->prev.base = ek->base;
+	ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
+	ek->used = 0;
+	ek->base = ek->merge.upto;
+	pthread_rwlock_unlock(&ek->lock);
+	ek->merge.reloaded = false;
 	ek->merge.n = n;
+	ek->merge.sorted = 0;
 	ek->merge.done = 0;
 	ek->merge.added = 0;
 	ek->merge.t_us = 0;
+	ek->merge.pause_us = 0;
+}
+
+/* Sorts every bucket that holds a key before `end`. */
+static void
+merge_sort_upto(struct eventkeys *ek, size_t end)
+{
+	while (ek->merge.sorted < MERGE_BUCKETS) {
+		unsigned b = ek->merge.sorted;
+		size_t from = b ? ek->merge.bucket_end[b - 1] : 0;
+
+		if (from >= end)
+			break;
+		qsort(ek->merge.keys + from, ek->merge.bucket_end[b] - from,
+		      sizeof(*ek->merge.keys), recent_order);
+		ek->merge.sorted++;
+	}
+}
+
+/* Counts a step of the merge begun at t0 (monotonic microseconds). */
+static void
+merge_timed(struct eventkeys *ek, int64_t t0)
+{
+	int64_t t = time_mono_us() - t0;
+
+	ek->merge.t_us += t;
+	if (t > ek->merge.pause_us)
+		ek->merge.pause_us = t;
 }
 
 int
@@ -383,6 +488,7 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	if (end > ek->merge.n)
 		end = ek->merge.n;
 	last = end == ek->merge.n;
+	merge_sort_upto(ek, end);
 	if (store_begin_immediate(c, err) < 0)
 		return -1;
 	if (!(st = store_cached(c, sql_merge, err)))
@@ -407,13 +513,25 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	if (store_commit(c, err) < 0)
 		goto err_rollback;
 	ek->merge.done = end;
-	ek->merge.t_us += time_mono_us() - t0;
-	if (!last)
+	if (!last) {
+		merge_timed(ek, t0);
 		return 0;
+	}
 
 	/* every slice is in: the keys leave memory */
 	pthread_rwlock_wrlock(&ek->lock);
-	recent_drop_upto(ek, ek->merge.upto);
+	if (ek->merge.reloaded) {
+		recent_drop_upto(ek, ek->merge.upto);
+	} else {
+		size_t k = 0;
+
+		for (size_t i = 0; i < ek->n_far; i++)
+			if (ek->far[i].seq > ek->merge.upto)
+				ek->far[k++] = ek->far[i];
+		ek->n_far = k;
+	}
+	free(ek->prev.slots);
+	ek->prev.slots = NULL;
 	ek->merged_seq = ek->merge.upto;
 	pthread_rwlock_unlock(&ek->lock);
 	if (keyfilter_full(ek->bloom)) {
@@ -429,9 +547,12 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 			keyfilter_free(tmp.bloom);
 		}
 	}
-	log_info("merged %zu event keys into the idempotency index in %lld ms (%zu slices)",
+	merge_timed(ek, t0);
+	log_info("merged %zu event keys into the idempotency index in %lld ms (%zu slices, the "
+		 "longest %.1f ms)",
 		 ek->merge.n, (long long)(ek->merge.t_us / 1000),
-		 (ek->merge.n + ek->merge.slice - 1) / ek->merge.slice);
+		 (ek->merge.n + ek->merge.slice - 1) / ek->merge.slice,
+		 (double)ek->merge.pause_us / 1000.0);
 	free(ek->merge.keys);
 	ek->merge.keys = NULL;
 	return 0;
@@ -450,5 +571,7 @@ eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	recent_clear(ek, ek->merged_seq);
 	rc = load_recent(ek, c, err);
 	pthread_rwlock_unlock(&ek->lock);
+	if (ek->merge.keys)
+		ek->merge.reloaded = true;
 	return rc;
 }

@@ -192,6 +192,122 @@ START_TEST(keys_found_across_seq_gaps)
 }
 END_TEST
 
+static int
+key_order(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A merge writes its keys in key order, slice by slice, so that each page
+ * of the index is visited once: after every slice the index holds exactly
+ * the smallest keys of the merge.  (The keys are grouped by their top bits
+ * when the merge starts and each group is sorted before its first slice.)
+ */
+START_TEST(merge_writes_keys_in_order)
+{
+	enum { EVERY = 1024, N = 1500 };
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	int64_t *sorted = malloc(N * sizeof(*sorted));
+	char id[32], sql[128];
+	int64_t merged = 0, slices = 0;
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, EVERY, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= N; i++) {
+		snprintf(id, sizeof(id), "o%d", i);
+		insert_event(c, i, "t", id);
+		sorted[i - 1] = store_event_key("t", id);
+		eventkeys_add(ek, sorted[i - 1], i);
+		if (i == EVERY) {
+			qsort(sorted, EVERY, sizeof(*sorted), key_order);
+			/* the merge runs while keys keep coming: one slice per event here */
+			ck_assert(eventkeys_merge_due(ek));
+		}
+		if (i >= EVERY && merged < EVERY) {
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			slices++;
+			merged = count(c, "SELECT count(*) FROM event_keys");
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM event_keys WHERE key <= %lld",
+				 (long long)sorted[merged - 1]);
+			ck_assert_int_eq(count(c, sql), merged);
+		}
+	}
+	ck_assert_int_eq(merged, EVERY);
+	ck_assert_int_eq(slices, 64);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 EVERY);
+	for (int i = 1; i <= N; i++) {
+		snprintf(id, sizeof(id), "o%d", i);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
+	}
+	eventkeys_free(ek);
+	free(sorted);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A failed commit reloads the recent keys from storage (eventkeys_reload)
+ * while a merge may be half done: the merge still completes, every key
+ * stays findable, and afterwards only the keys past the merge count
+ * towards the next one.
+ */
+START_TEST(reload_during_merge)
+{
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	char id[32];
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, 4, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= 6; i++) {
+		snprintf(id, sizeof(id), "r%d", i);
+		insert_event(c, i, "t", id);
+		eventkeys_add(ek, store_event_key("t", id), i);
+		if (i == 4) { /* the merge of r1..r4 starts: one slice */
+			ck_assert(eventkeys_merge_due(ek));
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+		}
+	}
+	ck_assert_int_eq(eventkeys_reload(ek, c, &err), 0);
+	while (eventkeys_merge_due(ek))
+		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 4);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 4);
+	for (int i = 1; i <= 6; i++) {
+		snprintf(id, sizeof(id), "r%d", i);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
+	}
+	/* r5 and r6 are the only keys left in memory: two more make the next merge due */
+	for (int i = 7; i <= 8; i++) {
+		ck_assert(!eventkeys_merge_due(ek));
+		snprintf(id, sizeof(id), "r%d", i);
+		insert_event(c, i, "t", id);
+		eventkeys_add(ek, store_event_key("t", id), i);
+	}
+	ck_assert(eventkeys_merge_due(ek));
+	eventkeys_free(ek);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(migration_4_keys_obligations_by_seq)
 {
 	char *dir = tu_tmpdir();
@@ -329,6 +445,8 @@ suite(void)
 	tcase_add_test(tc, migrations_from_1_move_keys_out_of_events);
 	tcase_add_test(tc, keys_found_in_memory_and_after_merges);
 	tcase_add_test(tc, keys_found_across_seq_gaps);
+	tcase_add_test(tc, merge_writes_keys_in_order);
+	tcase_add_test(tc, reload_during_merge);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
 	suite_add_tcase(s, tc);
