@@ -53,6 +53,7 @@ struct eventkeys {
 	struct keyseq *far;
 	size_t n_far, cap_far;
 	int64_t merged_seq; /* keys of events up to this seq are in event_keys */
+	bool incomplete;    /* the last reload failed: no merge until one succeeds */
 	size_t merge_every;
 	/*
 	 * A merge in progress (the sequencer's alone): the keys of events up to
@@ -366,6 +367,8 @@ eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq)
 bool
 eventkeys_merge_due(const struct eventkeys *ek)
 {
+	if (ek->incomplete)
+		return false;
 	if (ek->n_far)
 		return true; /* a merge rebases the table: every slice at once */
 	if (!ek->merge.keys)
@@ -537,8 +540,17 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	if (keyfilter_full(ek->bloom)) {
 		struct eventkeys tmp = {.merged_seq = ek->merged_seq, .merge_every = ek->merge_every};
 
-		/* built aside, swapped under the lock */
+		/*
+		 * Built aside from the index, then the keys still in memory (those
+		 * stored while the merge went on, and far ones), and swapped under
+		 * the lock: only this thread adds keys meanwhile.
+		 */
 		if (load_bloom(&tmp, c, err) == 0) {
+			struct keyseq k;
+
+			for (size_t i = 0; i < ek->cap + ek->n_far; i++)
+				if (recent_at(ek, i, &k))
+					keyfilter_add(tmp.bloom, k.key);
 			pthread_rwlock_wrlock(&ek->lock);
 			keyfilter_free(ek->bloom);
 			ek->bloom = tmp.bloom;
@@ -571,7 +583,9 @@ eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	recent_clear(ek, ek->merged_seq);
 	rc = load_recent(ek, c, err);
 	pthread_rwlock_unlock(&ek->lock);
-	if (ek->merge.keys)
+	/* a table loaded in part must not be merged: merged_seq would pass the keys left out */
+	ek->incomplete = rc < 0;
+	if (ek->merge.keys && rc == 0)
 		ek->merge.reloaded = true;
 	return rc;
 }

@@ -6,7 +6,13 @@
 
 #define HASHES 6
 #define BITS_PER_KEY 16
-#define MIN_BITS (1ULL << 24) /* 2 MiB */
+/*
+ * The smallest filter: 512 bytes.  At the default limits.keys_in_memory the
+ * filter starts at 4 MiB anyway (room for twice the keys stored plus those
+ * kept in memory); only a small setting, as in tests, gets one this small,
+ * and then it is rebuilt (larger) as soon as it is full.
+ */
+#define MIN_BITS (1ULL << 12)
 
 struct keyfilter {
 	uint64_t *words;

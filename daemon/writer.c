@@ -740,7 +740,7 @@ writer_main(void *arg)
 		if (jobs || (timer && atomic_load(&w->healthy)))
 			run_batch(w, jobs, timer && atomic_load(&w->healthy));
 		/* key merges go a slice at a time, paced by ingest (eventkeys_merge_due) */
-		while (atomic_load(&w->healthy) && eventkeys_merge_due(w->keys)) {
+		while (atomic_load(&w->healthy) && !w->state_dirty && eventkeys_merge_due(w->keys)) {
 			struct aupd_error err;
 
 			if (eventkeys_merge(w->keys, w->db, &err) < 0) {

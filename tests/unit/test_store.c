@@ -308,6 +308,44 @@ START_TEST(reload_during_merge)
 }
 END_TEST
 
+/*
+ * The Bloom filter in front of the index is rebuilt, larger, at the end of
+ * a merge once it is full.  Keys stored while that merge went on are only
+ * in memory: the new filter must have them too, or their events would be
+ * taken for new ones.  (A small limits.keys_in_memory gets a small filter:
+ * here it fills after 256 keys and is rebuilt twice.)
+ */
+START_TEST(filter_rebuild_keeps_keys_in_memory)
+{
+	enum { N = 1200 };
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	char id[32];
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, 64, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= N; i++) {
+		snprintf(id, sizeof(id), "b%d", i);
+		insert_event(c, i, "t", id);
+		eventkeys_add(ek, store_event_key("t", id), i);
+		while (eventkeys_merge_due(ek))
+			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	}
+	ck_assert_int_gt(count(c, "SELECT count(*) FROM event_keys"), N / 2);
+	for (int i = 1; i <= N; i++) {
+		snprintf(id, sizeof(id), "b%d", i);
+		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
+	}
+	eventkeys_free(ek);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(migration_4_keys_obligations_by_seq)
 {
 	char *dir = tu_tmpdir();
@@ -447,6 +485,7 @@ suite(void)
 	tcase_add_test(tc, keys_found_across_seq_gaps);
 	tcase_add_test(tc, merge_writes_keys_in_order);
 	tcase_add_test(tc, reload_during_merge);
+	tcase_add_test(tc, filter_rebuild_keeps_keys_in_memory);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
 	suite_add_tcase(s, tc);
