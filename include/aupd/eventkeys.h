@@ -44,7 +44,7 @@ bool eventkeys_merge_due(const struct eventkeys *ek);
  * Merges the next slice of the recent keys into event_keys, sorted, in a
  * transaction of its own (the sequencer, between batches); the first call
  * takes the keys to merge, the last records keys_merged_seq and drops them
- * from memory.  A merge is 64 slices; until its last, its keys are found in
+ * from memory.  A merge is 256 slices; until its last, its keys are found in
  * memory.  0, or -1 with `err` (nothing changed).
  */
 int eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);

@@ -240,7 +240,7 @@ START_TEST(merge_writes_keys_in_order)
 		}
 	}
 	ck_assert_int_eq(merged, EVERY);
-	ck_assert_int_eq(slices, 64);
+	ck_assert_int_eq(slices, 256);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
 			 EVERY);
