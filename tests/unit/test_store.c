@@ -346,6 +346,100 @@ START_TEST(filter_rebuild_keeps_keys_in_memory)
 }
 END_TEST
 
+/* Stores event `prefix``i` at seq and adds its key. */
+static void
+add_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i, int64_t seq)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s%d", prefix, i);
+	insert_event(c, seq, "t", id);
+	eventkeys_add(ek, store_event_key("t", id), seq);
+}
+
+/* The seq of event `prefix``i` as eventkeys_find() sees it. */
+static int64_t
+find_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i)
+{
+	struct aupd_error err;
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s%d", prefix, i);
+	return eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err);
+}
+
+/*
+ * The cases around a merge that a review listed as untested: a restart
+ * halfway through one (its keys partly in the index, keys_merged_seq not
+ * yet moved), a seq too far out for the table arriving while one goes on,
+ * and the table of new keys growing while the merged one is set aside.
+ */
+START_TEST(merge_restart_far_and_growth)
+{
+	char *dir = tu_tmpdir();
+	struct aupd_error err;
+	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
+	struct eventkeys *ek;
+	int64_t far = (1LL << 32) + 100;
+
+	ck_assert_ptr_nonnull(c);
+	ek = eventkeys_load(c, 4, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= 6; i++)
+		add_key(c, ek, "m", i, i);
+	ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0); /* one slice of m1..m6 */
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 1);
+	eventkeys_free(ek);
+
+	/* a restart: the merge begins again from what is stored */
+	ek = eventkeys_load(c, 4, &err);
+	ck_assert_ptr_nonnull(ek);
+	for (int i = 1; i <= 6; i++)
+		ck_assert_int_eq(find_key(c, ek, "m", i), i);
+	ck_assert(eventkeys_merge_due(ek));
+	ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0); /* m1..m6 again, one slice */
+
+	/* a far seq while that merge goes on: findable, and every merge due at once */
+	add_key(c, ek, "f", 1, far);
+	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
+	ck_assert(eventkeys_merge_due(ek));
+	while (eventkeys_merge_due(ek))
+		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 7);
+	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
+				  "WHERE key = 'keys_merged_seq'"),
+			 far);
+
+	/* a merge set aside while the new table grows past its first size (1024 slots) */
+	for (int i = 1; i <= 4; i++)
+		add_key(c, ek, "g", i, far + i);
+	ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0); /* starts: g1..g4 set aside */
+	for (int i = 5; i <= 1500; i++)
+		add_key(c, ek, "g", i, far + i);
+	for (int i = 1; i <= 1500; i++)
+		ck_assert_int_eq(find_key(c, ek, "g", i), far + i);
+	while (eventkeys_merge_due(ek))
+		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	for (int i = 1; i <= 6; i++)
+		ck_assert_int_eq(find_key(c, ek, "m", i), i);
+	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
+	for (int i = 1; i <= 1500; i++)
+		ck_assert_int_eq(find_key(c, ek, "g", i), far + i);
+	eventkeys_free(ek);
+
+	/* and after a restart, the same */
+	ek = eventkeys_load(c, 4, &err);
+	ck_assert_ptr_nonnull(ek);
+	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
+	for (int i = 1; i <= 1500; i++)
+		ck_assert_int_eq(find_key(c, ek, "g", i), far + i);
+	eventkeys_free(ek);
+	store_close(c);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(migration_4_keys_obligations_by_seq)
 {
 	char *dir = tu_tmpdir();
@@ -486,6 +580,7 @@ suite(void)
 	tcase_add_test(tc, merge_writes_keys_in_order);
 	tcase_add_test(tc, reload_during_merge);
 	tcase_add_test(tc, filter_rebuild_keeps_keys_in_memory);
+	tcase_add_test(tc, merge_restart_far_and_growth);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
 	suite_add_tcase(s, tc);
