@@ -621,7 +621,15 @@ size_t window_entries(const struct window *win, size_t *bytes);
 struct obl_node;
 
 struct obl_table {
-	struct htab map;  /* (rule, tenant, resource id) -> struct obl_node */
+	struct htab map; /* (rule, tenant, resource id) -> struct obl_node */
+	/*
+	 * A large map grows a few slots at a time: `old` is the map it outgrew,
+	 * whose slots from `mig` on are not yet moved (a removed entry there
+	 * is left with p NULL, so that probe chains stay whole).  old.slots is
+	 * NULL when no move is under way.
+	 */
+	struct htab old;
+	size_t mig;
 	struct htab strs; /* rule ids, interned */
 	struct obl_node **heap; /* by (deadline, opening order) */
 	size_t n, cap;

@@ -196,6 +196,95 @@ START_TEST(many_against_a_model)
 }
 END_TEST
 
+static struct obligation
+ob_n(int i, char *rid, size_t rl, char *tenant, size_t tl)
+{
+	snprintf(rid, rl, "blob://store/%d", i);
+	snprintf(tenant, tl, "tenant-%d", i % 101);
+	return ob(i % 3 ? "biometric-retention" : "cctv-retention", tenant, rid,
+		  (aupd_time)(i * 7919 % 100000), "ev");
+}
+
+/*
+ * A large map grows by moving a few slots at each opening: while entries
+ * are split between the new map and the outgrown one, every find, opening
+ * (of a new key, or again of a discharged one) and discharge agrees with a
+ * model, and nothing is lost when the move ends.
+ */
+START_TEST(map_grows_in_steps_against_a_model)
+{
+	enum { N = 90000 };
+	struct obl_table t;
+	char rid[32], tenant[16], *open = calloc(N, 1);
+	size_t left = 0, moving = 0, checked_moving = 0, moves_done = 0;
+	unsigned x = 777;
+
+	obl_init(&t);
+	for (int i = 0; i < N; i++) {
+		struct obligation o = ob_n(i, rid, sizeof(rid), tenant, sizeof(tenant));
+
+		bool was_moving = t.old.slots != NULL;
+
+		ck_assert(obl_open(&t, &o));
+		open[i] = 1;
+		left++;
+		moving += t.old.slots != NULL;
+		moves_done += was_moving && !t.old.slots;
+		for (int r = 0; r < 2; r++) {
+			int j;
+			struct obl_node *nd;
+			struct obligation out;
+
+			x = x * 1103515245 + 12345;
+			j = (int)((x >> 8) % (unsigned)(i + 1));
+			o = ob_n(j, rid, sizeof(rid), tenant, sizeof(tenant));
+			nd = obl_find(&t, o.rule, tenant, rid);
+			ck_assert_int_eq(nd != NULL, open[j]);
+			checked_moving += t.old.slots != NULL;
+			if (nd && (x >> 4) % 3 == 0) {
+				obl_discharge(&t, nd, &out);
+				ck_assert_str_eq(out.resource_id, rid);
+				obligation_clear(&out);
+				open[j] = 0;
+				left--;
+			} else if (!nd && (x >> 4) % 2 == 0) {
+				ck_assert(obl_open(&t, &o)); /* opened again */
+				open[j] = 1;
+				left++;
+			} else if (nd) {
+				ck_assert(!obl_open(&t, &o)); /* open already */
+			}
+		}
+	}
+	/*
+	 * the map moved from 65 536 slots to 131 072, and the test ran during
+	 * that move; it ends during the next one, which the checks below cross
+	 */
+	ck_assert_uint_gt(moving, 1000);
+	ck_assert_uint_gt(checked_moving, 2000);
+	ck_assert_uint_eq(moves_done, 1);
+	ck_assert_ptr_nonnull(t.old.slots);
+	ck_assert_uint_eq(obl_count(&t), left);
+	for (int i = 0; i < N; i++) {
+		struct obligation o = ob_n(i, rid, sizeof(rid), tenant, sizeof(tenant));
+
+		ck_assert_int_eq(obl_find(&t, o.rule, tenant, rid) != NULL, open[i]);
+	}
+	{
+		struct obligation *due;
+		size_t n = obl_take_due(&t, 100000, &due);
+
+		ck_assert_uint_eq(n, left);
+		for (size_t i = 0; i < n; i++)
+			obligation_clear(&due[i]);
+		free(due);
+	}
+	ck_assert_uint_eq(obl_count(&t), 0);
+	obl_free_all(&t);
+	free(open);
+}
+END_TEST
+
 START_TEST(handed_out_obligations_own_their_strings)
 {
 	struct obligation o = ob("r", "t", "id", 1, NULL), c;
@@ -230,6 +319,7 @@ obligation_suite(void)
 	tcase_add_test(tc, discharge_gives_an_owned_copy);
 	tcase_add_test(tc, due_in_deadline_then_opening_order);
 	tcase_add_test(tc, many_against_a_model);
+	tcase_add_test(tc, map_grows_in_steps_against_a_model);
 	tcase_add_test(tc, handed_out_obligations_own_their_strings);
 	suite_add_tcase(s, tc);
 	return s;
