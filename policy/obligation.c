@@ -359,7 +359,6 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 	size_t i = n->heap_idx;
 	uint32_t h = key_hash(n->rule, hash_bytes(n->strs, n->tenant_len),
 			      hash_bytes(node_rid(n), n->rid_len));
-
 	bool found = false;
 
 	for (size_t s = htab_start(&t->map, h); t->map.slots[s].h;
@@ -376,7 +375,6 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 		     s = (s + 1) & (t->old.cap - 1)) {
 			if (s >= t->mig && t->old.slots[s].p == n) {
 				t->old.slots[s].p = NULL;
-				t->old.n--;
 				break;
 			}
 		}
@@ -389,6 +387,8 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 		sift_down(t, i);
 		sift_up(t, moved->heap_idx);
 	}
+	if (t->old.slots) /* a move goes on while only discharges and expiries come */
+		map_move(t, MAP_MOVE_STEP);
 }
 
 static struct obl_node *
