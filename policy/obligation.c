@@ -440,9 +440,15 @@ obl_open(struct obl_table *t, const struct obligation *o)
 void
 obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct obl_key *k)
 {
+	uint32_t h;
+
 	okey_init(t, k, o->rule, o->tenant, o->resource_id);
-	if (k->irule && t->map.cap)
-		__builtin_prefetch(&t->map.slots[htab_start(&t->map, okey_hash(k, k->irule))]);
+	if (!k->irule || !t->map.cap)
+		return;
+	h = okey_hash(k, k->irule);
+	__builtin_prefetch(&t->map.slots[htab_start(&t->map, h)]);
+	if (t->old.slots) /* during a move, a new key is looked for there too */
+		__builtin_prefetch(&t->old.slots[htab_start(&t->old, h)]);
 }
 
 bool
