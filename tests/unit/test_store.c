@@ -205,32 +205,39 @@ key_order(const void *a, const void *b)
  * of the index is visited once: after every slice the index holds exactly
  * the smallest keys of the merge.  (The keys are grouped by their top bits
  * when the merge starts and each group is sorted before its first slice.)
+ * With 1024 keys a slice is 4 keys, written one at a time; with 10 240 it
+ * is 40: one statement of 32 rows, then 8 of one.
  */
-START_TEST(merge_writes_keys_in_order)
+static void
+check_merge_order(int every)
 {
-	enum { EVERY = 1024, N = 1500 };
+	int n = every + 300;
 	char *dir = tu_tmpdir();
 	struct aupd_error err;
 	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
 	struct eventkeys *ek;
-	int64_t *sorted = malloc(N * sizeof(*sorted));
+	int64_t *sorted = malloc((size_t)n * sizeof(*sorted));
 	char id[32], sql[128];
 	int64_t merged = 0, slices = 0;
 
 	ck_assert_ptr_nonnull(c);
-	ek = eventkeys_load(c, EVERY, &err);
-	ck_assert_ptr_nonnull(ek);
-	for (int i = 1; i <= N; i++) {
+	ck_assert_int_eq(store_exec(c, "BEGIN", &err), 0);
+	for (int i = 1; i <= every; i++) {
 		snprintf(id, sizeof(id), "o%d", i);
 		insert_event(c, i, "t", id);
+	}
+	ck_assert_int_eq(store_exec(c, "COMMIT", &err), 0);
+	ek = eventkeys_load(c, (uint32_t)every, &err);
+	ck_assert_ptr_nonnull(ek);
+	ck_assert(eventkeys_merge_due(ek)); /* the events stored above, loaded as recent ones */
+	for (int i = 1; i <= every; i++) {
+		snprintf(id, sizeof(id), "o%d", i);
 		sorted[i - 1] = store_event_key("t", id);
-		eventkeys_add(ek, sorted[i - 1], i);
-		if (i == EVERY) {
-			qsort(sorted, EVERY, sizeof(*sorted), key_order);
+	}
+	qsort(sorted, (size_t)every, sizeof(*sorted), key_order);
+	for (int i = every + 1; i <= n; i++) {
+		if (merged < every) {
 			/* the merge runs while keys keep coming: one slice per event here */
-			ck_assert(eventkeys_merge_due(ek));
-		}
-		if (i >= EVERY && merged < EVERY) {
 			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
 			slices++;
 			merged = count(c, "SELECT count(*) FROM event_keys");
@@ -238,13 +245,16 @@ START_TEST(merge_writes_keys_in_order)
 				 (long long)sorted[merged - 1]);
 			ck_assert_int_eq(count(c, sql), merged);
 		}
+		snprintf(id, sizeof(id), "o%d", i);
+		insert_event(c, i, "t", id);
+		eventkeys_add(ek, store_event_key("t", id), i);
 	}
-	ck_assert_int_eq(merged, EVERY);
+	ck_assert_int_eq(merged, every);
 	ck_assert_int_eq(slices, 256);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
-			 EVERY);
-	for (int i = 1; i <= N; i++) {
+			 every);
+	for (int i = 1; i <= n; i++) {
 		snprintf(id, sizeof(id), "o%d", i);
 		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
 	}
@@ -253,6 +263,12 @@ START_TEST(merge_writes_keys_in_order)
 	store_close(c);
 	tu_rmtree(dir);
 	free(dir);
+}
+
+START_TEST(merge_writes_keys_in_order)
+{
+	check_merge_order(1024);
+	check_merge_order(10240);
 }
 END_TEST
 
