@@ -573,6 +573,9 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 			ek->bloom = tmp.bloom;
 			pthread_rwlock_unlock(&ek->lock);
 		} else {
+			/* the full filter stays: still right, only with more false positives */
+			log_warn("idempotency filter not rebuilt (tried again after the next merge): %s",
+				 err->msg);
 			keyfilter_free(tmp.bloom);
 		}
 	}
