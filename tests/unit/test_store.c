@@ -31,6 +31,38 @@ count(struct dbconn *c, const char *sql)
 	return tu_sql_int(c->db, sql);
 }
 
+/* Stores event `prefix``i` at seq and adds its key. */
+static void
+add_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i, int64_t seq)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s%d", prefix, i);
+	insert_event(c, seq, "t", id);
+	eventkeys_add(ek, store_event_key("t", id), seq);
+}
+
+/* The seq of event `prefix``i` as eventkeys_find() sees it. */
+static int64_t
+find_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i)
+{
+	struct aupd_error err;
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s%d", prefix, i);
+	return eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err);
+}
+
+/* Runs every merge slice that is due, as the writer does between batches. */
+static void
+merge_due_slices(struct dbconn *c, struct eventkeys *ek)
+{
+	struct aupd_error err;
+
+	while (eventkeys_merge_due(ek))
+		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+}
+
 START_TEST(migrations_from_1_move_keys_out_of_events)
 {
 	char *dir = tu_tmpdir();
@@ -150,39 +182,28 @@ START_TEST(keys_found_across_seq_gaps)
 	struct aupd_error err;
 	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
 	struct eventkeys *ek;
-	char id[32];
 	size_t n = sizeof(seqs) / sizeof(seqs[0]);
 
 	ck_assert_ptr_nonnull(c);
 	ek = eventkeys_load(c, 1000, &err);
 	ck_assert_ptr_nonnull(ek);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(id, sizeof(id), "g%zu", i);
-		insert_event(c, seqs[i], "t", id);
-		eventkeys_add(ek, store_event_key("t", id), seqs[i]);
+	for (int i = 0; i < (int)n; i++) {
+		add_key(c, ek, "g", i, seqs[i]);
 		ck_assert_int_eq(eventkeys_merge_due(ek), due[i]);
-		for (size_t k = 0; k <= i; k++) {
-			snprintf(id, sizeof(id), "g%zu", k);
-			ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err),
-					 seqs[k]);
-		}
+		for (int k = 0; k <= i; k++)
+			ck_assert_int_eq(find_key(c, ek, "g", k), seqs[k]);
 		if (i == 2) { /* the merge takes all three; the next seq is 1 past its base */
-			while (eventkeys_merge_due(ek))
-				ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+			merge_due_slices(c, ek);
 			ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 3);
 		}
 	}
-	while (eventkeys_merge_due(ek))
-		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	merge_due_slices(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 5);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
 			 seqs[n - 1]);
-	for (size_t k = 0; k < n; k++) {
-		snprintf(id, sizeof(id), "g%zu", k);
-		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err),
-				 seqs[k]);
-	}
+	for (int k = 0; k < (int)n; k++)
+		ck_assert_int_eq(find_key(c, ek, "g", k), seqs[k]);
 	/* a key that matches but names another event is still no hit */
 	ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", "g4"), "t", "g0", &err), 0);
 	eventkeys_free(ek);
@@ -284,37 +305,29 @@ START_TEST(reload_during_merge)
 	struct aupd_error err;
 	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
 	struct eventkeys *ek;
-	char id[32];
 
 	ck_assert_ptr_nonnull(c);
 	ek = eventkeys_load(c, 4, &err);
 	ck_assert_ptr_nonnull(ek);
 	for (int i = 1; i <= 6; i++) {
-		snprintf(id, sizeof(id), "r%d", i);
-		insert_event(c, i, "t", id);
-		eventkeys_add(ek, store_event_key("t", id), i);
+		add_key(c, ek, "r", i, i);
 		if (i == 4) { /* the merge of r1..r4 starts: one slice */
 			ck_assert(eventkeys_merge_due(ek));
 			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
 		}
 	}
 	ck_assert_int_eq(eventkeys_reload(ek, c, &err), 0);
-	while (eventkeys_merge_due(ek))
-		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	merge_due_slices(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 4);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
 			 4);
-	for (int i = 1; i <= 6; i++) {
-		snprintf(id, sizeof(id), "r%d", i);
-		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
-	}
+	for (int i = 1; i <= 6; i++)
+		ck_assert_int_eq(find_key(c, ek, "r", i), i);
 	/* r5 and r6 are the only keys left in memory: two more make the next merge due */
 	for (int i = 7; i <= 8; i++) {
 		ck_assert(!eventkeys_merge_due(ek));
-		snprintf(id, sizeof(id), "r%d", i);
-		insert_event(c, i, "t", id);
-		eventkeys_add(ek, store_event_key("t", id), i);
+		add_key(c, ek, "r", i, i);
 	}
 	ck_assert(eventkeys_merge_due(ek));
 	eventkeys_free(ek);
@@ -338,51 +351,23 @@ START_TEST(filter_rebuild_keeps_keys_in_memory)
 	struct aupd_error err;
 	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
 	struct eventkeys *ek;
-	char id[32];
 
 	ck_assert_ptr_nonnull(c);
 	ek = eventkeys_load(c, 64, &err);
 	ck_assert_ptr_nonnull(ek);
 	for (int i = 1; i <= N; i++) {
-		snprintf(id, sizeof(id), "b%d", i);
-		insert_event(c, i, "t", id);
-		eventkeys_add(ek, store_event_key("t", id), i);
-		while (eventkeys_merge_due(ek))
-			ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+		add_key(c, ek, "b", i, i);
+		merge_due_slices(c, ek);
 	}
 	ck_assert_int_gt(count(c, "SELECT count(*) FROM event_keys"), N / 2);
-	for (int i = 1; i <= N; i++) {
-		snprintf(id, sizeof(id), "b%d", i);
-		ck_assert_int_eq(eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err), i);
-	}
+	for (int i = 1; i <= N; i++)
+		ck_assert_int_eq(find_key(c, ek, "b", i), i);
 	eventkeys_free(ek);
 	store_close(c);
 	tu_rmtree(dir);
 	free(dir);
 }
 END_TEST
-
-/* Stores event `prefix``i` at seq and adds its key. */
-static void
-add_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i, int64_t seq)
-{
-	char id[32];
-
-	snprintf(id, sizeof(id), "%s%d", prefix, i);
-	insert_event(c, seq, "t", id);
-	eventkeys_add(ek, store_event_key("t", id), seq);
-}
-
-/* The seq of event `prefix``i` as eventkeys_find() sees it. */
-static int64_t
-find_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i)
-{
-	struct aupd_error err;
-	char id[32];
-
-	snprintf(id, sizeof(id), "%s%d", prefix, i);
-	return eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err);
-}
 
 /*
  * The cases around a merge that a review listed as untested: a restart
@@ -419,8 +404,7 @@ START_TEST(merge_restart_far_and_growth)
 	add_key(c, ek, "f", 1, far);
 	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
 	ck_assert(eventkeys_merge_due(ek));
-	while (eventkeys_merge_due(ek))
-		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	merge_due_slices(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 7);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
@@ -434,8 +418,7 @@ START_TEST(merge_restart_far_and_growth)
 		add_key(c, ek, "g", i, far + i);
 	for (int i = 1; i <= 1500; i++)
 		ck_assert_int_eq(find_key(c, ek, "g", i), far + i);
-	while (eventkeys_merge_due(ek))
-		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+	merge_due_slices(c, ek);
 	for (int i = 1; i <= 6; i++)
 		ck_assert_int_eq(find_key(c, ek, "m", i), i);
 	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
