@@ -135,6 +135,11 @@ class Daemon:
             self.proc.wait()
             raise AssertionError("aupd did not stop within %ds after %s" % (timeout, sig))
         self.proc = None
+        if rc != 0 and sig != signal.SIGKILL:
+            # a failed stop is rare and timing-bound: say how it ended and what aupd last logged
+            how = ("signal %s" % signal.Signals(-rc).name) if rc < 0 else ("exit status %d" % rc)
+            sys.stderr.write("aupd ended with %s after %s; the end of its log:\n%s\n"
+                             % (how, signal.Signals(sig).name, self.log()[-3000:]))
         return rc
 
     def kill9(self):
