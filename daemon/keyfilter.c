@@ -56,6 +56,12 @@ keyfilter_add(struct keyfilter *kf, int64_t key)
 	kf->keys++;
 }
 
+uint64_t
+keyfilter_keys(const struct keyfilter *kf)
+{
+	return kf->keys;
+}
+
 bool
 keyfilter_full(const struct keyfilter *kf)
 {

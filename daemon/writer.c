@@ -692,7 +692,7 @@ writer_main(void *arg)
 	for (;;) {
 		struct writer_job *jobs = NULL, **tailp = &jobs;
 		unsigned taken = 0;
-		bool timer = false, stop;
+		bool timer = false, stop, merged;
 
 		pthread_mutex_lock(&w->mu);
 		while (!w->head && !w->stopping && time_mono_us() < next_tick) {
@@ -740,13 +740,23 @@ writer_main(void *arg)
 		if (jobs || (timer && atomic_load(&w->healthy)))
 			run_batch(w, jobs, timer && atomic_load(&w->healthy));
 		/* key merges go a slice at a time, paced by ingest (eventkeys_merge_due) */
+		merged = false;
 		while (atomic_load(&w->healthy) && !w->state_dirty && eventkeys_merge_due(w->keys)) {
 			struct aupd_error err;
 
+			merged = true;
 			if (eventkeys_merge(w->keys, w->db, &err) < 0) {
 				log_warn("event key merge deferred: %s", err.msg);
 				break;
 			}
+		}
+		/* and a filter rebuild a slice a turn, when no merge slice ran in it */
+		if (!merged && atomic_load(&w->healthy) && !w->state_dirty &&
+		    eventkeys_rebuild_due(w->keys)) {
+			struct aupd_error err;
+
+			if (eventkeys_rebuild(w->keys, w->db, &err) < 0)
+				log_warn("idempotency filter rebuild deferred: %s", err.msg);
 		}
 		bound_wal(w);
 		if (stop && !jobs)

@@ -48,6 +48,19 @@ bool eventkeys_merge_due(const struct eventkeys *ek);
  * memory.  0, or -1 with `err` (nothing changed).
  */
 int eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
+/*
+ * True while a larger Bloom filter is being built (a merge starts one when
+ * the filter is full).
+ */
+bool eventkeys_rebuild_due(const struct eventkeys *ek);
+/*
+ * Adds the next slice of event_keys (in key order; 8,192 keys at the default
+ * limits.keys_in_memory, 1/128 of it in general) to the filter
+ * being built, and puts it in use after the last; the sequencer calls it
+ * between batches.  Until then the full filter answers (only with more
+ * false positives).  0, or -1 with `err` (the slice is read again next time).
+ */
+int eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
 /* After a failed commit: reloads the recent keys from storage. */
 int eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
 

@@ -18,6 +18,8 @@ void keyfilter_free(struct keyfilter *kf);
 /* False: the key was never added, so no stored event has it.  True: look it up. */
 bool keyfilter_maybe(const struct keyfilter *kf, int64_t key);
 void keyfilter_add(struct keyfilter *kf, int64_t key);
+/* How many keys were added (a key added twice counts twice). */
+uint64_t keyfilter_keys(const struct keyfilter *kf);
 /* True when so many keys were added that it should be rebuilt larger. */
 bool keyfilter_full(const struct keyfilter *kf);
 

@@ -53,14 +53,25 @@ find_key(struct dbconn *c, struct eventkeys *ek, const char *prefix, int i)
 	return eventkeys_find(ek, c, store_event_key("t", id), "t", id, &err);
 }
 
-/* Runs every merge slice that is due, as the writer does between batches. */
-static void
-merge_due_slices(struct dbconn *c, struct eventkeys *ek)
+/*
+ * What the writer does between batches: every merge slice that is due, or
+ * else a slice of a filter rebuild if one goes on.  True when that ended a
+ * rebuild.
+ */
+static bool
+between_batches(struct dbconn *c, struct eventkeys *ek)
 {
 	struct aupd_error err;
+	bool merged = false;
 
-	while (eventkeys_merge_due(ek))
+	while (eventkeys_merge_due(ek)) {
 		ck_assert_int_eq(eventkeys_merge(ek, c, &err), 0);
+		merged = true;
+	}
+	if (merged || !eventkeys_rebuild_due(ek))
+		return false;
+	ck_assert_int_eq(eventkeys_rebuild(ek, c, &err), 0);
+	return !eventkeys_rebuild_due(ek);
 }
 
 START_TEST(migrations_from_1_move_keys_out_of_events)
@@ -193,11 +204,11 @@ START_TEST(keys_found_across_seq_gaps)
 		for (int k = 0; k <= i; k++)
 			ck_assert_int_eq(find_key(c, ek, "g", k), seqs[k]);
 		if (i == 2) { /* the merge takes all three; the next seq is 1 past its base */
-			merge_due_slices(c, ek);
+			between_batches(c, ek);
 			ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 3);
 		}
 	}
-	merge_due_slices(c, ek);
+	between_batches(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 5);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
@@ -317,7 +328,7 @@ START_TEST(reload_during_merge)
 		}
 	}
 	ck_assert_int_eq(eventkeys_reload(ek, c, &err), 0);
-	merge_due_slices(c, ek);
+	between_batches(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 4);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
@@ -338,28 +349,45 @@ START_TEST(reload_during_merge)
 END_TEST
 
 /*
- * The Bloom filter in front of the index is rebuilt, larger, at the end of
- * a merge once it is full.  Keys stored while that merge went on are only
- * in memory: the new filter must have them too, or their events would be
- * taken for new ones.  (A small limits.keys_in_memory gets a small filter:
- * here it fills after 256 keys and is rebuilt twice.)
+ * The Bloom filter in front of the index is rebuilt, larger, once it is
+ * full, a slice at a time between batches while events keep coming.  The
+ * keys in memory when it starts, those stored while it goes on (in memory,
+ * or merged meanwhile) and those it reads from the index must all be in
+ * the new filter, or their events would be taken for new ones.  (A small
+ * limits.keys_in_memory gets a small filter and small slices: here it fills
+ * after 256 keys, then 1,024, and each rebuild takes dozens of slices.)
  */
-START_TEST(filter_rebuild_keeps_keys_in_memory)
+START_TEST(filter_rebuild_keeps_every_key)
 {
-	enum { N = 1200 };
+	enum { N = 3000 };
 	char *dir = tu_tmpdir();
 	struct aupd_error err;
 	struct dbconn *c = store_open(tu_path(dir, "aupd.db"), STORE_CREATE, &err);
 	struct eventkeys *ek;
+	int rebuilds = 0, during = 0;
 
 	ck_assert_ptr_nonnull(c);
 	ek = eventkeys_load(c, 64, &err);
 	ck_assert_ptr_nonnull(ek);
 	for (int i = 1; i <= N; i++) {
 		add_key(c, ek, "b", i, i);
-		merge_due_slices(c, ek);
+		if (eventkeys_rebuild_due(ek))
+			during++;
+		rebuilds += between_batches(c, ek);
+		/* a key stored a while ago, and one never stored, at every step */
+		ck_assert_int_eq(find_key(c, ek, "b", (i + 1) / 2), (i + 1) / 2);
+		ck_assert_int_eq(find_key(c, ek, "new", i), 0);
 	}
+	ck_assert_int_ge(rebuilds, 2);
+	ck_assert_int_gt(during, 100);
 	ck_assert_int_gt(count(c, "SELECT count(*) FROM event_keys"), N / 2);
+	for (int i = 1; i <= N; i++)
+		ck_assert_int_eq(find_key(c, ek, "b", i), i);
+	eventkeys_free(ek);
+
+	/* and a restart in the middle of one starts from what is stored */
+	ek = eventkeys_load(c, 64, &err);
+	ck_assert_ptr_nonnull(ek);
 	for (int i = 1; i <= N; i++)
 		ck_assert_int_eq(find_key(c, ek, "b", i), i);
 	eventkeys_free(ek);
@@ -404,7 +432,7 @@ START_TEST(merge_restart_far_and_growth)
 	add_key(c, ek, "f", 1, far);
 	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
 	ck_assert(eventkeys_merge_due(ek));
-	merge_due_slices(c, ek);
+	between_batches(c, ek);
 	ck_assert_int_eq(count(c, "SELECT count(*) FROM event_keys"), 7);
 	ck_assert_int_eq(count(c, "SELECT CAST(value AS INTEGER) FROM meta "
 				  "WHERE key = 'keys_merged_seq'"),
@@ -418,7 +446,7 @@ START_TEST(merge_restart_far_and_growth)
 		add_key(c, ek, "g", i, far + i);
 	for (int i = 1; i <= 1500; i++)
 		ck_assert_int_eq(find_key(c, ek, "g", i), far + i);
-	merge_due_slices(c, ek);
+	between_batches(c, ek);
 	for (int i = 1; i <= 6; i++)
 		ck_assert_int_eq(find_key(c, ek, "m", i), i);
 	ck_assert_int_eq(find_key(c, ek, "f", 1), far);
@@ -578,7 +606,7 @@ suite(void)
 	tcase_add_test(tc, keys_found_across_seq_gaps);
 	tcase_add_test(tc, merge_writes_keys_in_order);
 	tcase_add_test(tc, reload_during_merge);
-	tcase_add_test(tc, filter_rebuild_keeps_keys_in_memory);
+	tcase_add_test(tc, filter_rebuild_keeps_every_key);
 	tcase_add_test(tc, merge_restart_far_and_growth);
 	tcase_add_test(tc, migration_4_keys_obligations_by_seq);
 	tcase_add_test(tc, migration_5_tenant_indexes_lead_with_the_epoch);
