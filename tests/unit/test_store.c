@@ -379,6 +379,8 @@ START_TEST(filter_rebuild_keeps_every_key)
 		ck_assert_int_eq(find_key(c, ek, "new", i), 0);
 	}
 	ck_assert_int_ge(rebuilds, 2);
+	/* merge slices commit unsynced; every other commit is synced (FULL is 2) */
+	ck_assert_int_eq(count(c, "PRAGMA synchronous"), 2);
 	ck_assert_int_gt(during, 100);
 	ck_assert_int_gt(count(c, "SELECT count(*) FROM event_keys"), N / 2);
 	for (int i = 1; i <= N; i++)
