@@ -86,7 +86,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bare_server: %s\n", err.msg);
 		return 1;
 	}
-	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC, (uint16_t)port,
+	d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC, (uint16_t)port,
 			     NULL, NULL, on_access, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2,
 			     MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
 			     MHD_OPTION_HTTPS_PRIORITIES, tls_priorities, MHD_OPTION_NOTIFY_COMPLETED,
