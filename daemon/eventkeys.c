@@ -10,6 +10,13 @@
 
 #define MAX_CANDIDATES 16
 #define MERGE_BUCKETS 256
+/*
+ * A merge first groups its keys by bucket, in two passes over the table set
+ * aside (counting, then placing), each in PREP_STEPS steps: done at once,
+ * that took 34 ms of the sequencer's time for a million keys, up to 130 ms
+ * on a busy host.
+ */
+#define PREP_STEPS 32
 
 /* A key with its event's seq. */
 struct keyseq {
@@ -34,11 +41,13 @@ struct eventkeys {
 	struct recent *slots; /* open addressing; a key may repeat (hash collisions) */
 	size_t cap, used;
 	int64_t base; /* the seqs in `slots` are after it, by less than 2^32 */
+	int64_t top;  /* the highest seq put in the tables since they were last emptied */
 	/*
-	 * During a merge, the table of the keys being merged: set aside when the
-	 * merge starts (the keys that come meanwhile go to a fresh table) and
-	 * freed when it ends, so that neither end rebuilds a table while ingest
-	 * waits.  slots is NULL otherwise.
+	 * During a merge, the table of the keys being merged, for lookups: set
+	 * aside when the merge starts (the keys that come meanwhile go to a
+	 * fresh table), so that neither end rebuilds a table while ingest
+	 * waits.  NULL otherwise, and after a reload (which puts every key not
+	 * merged yet in the fresh table); merge.src owns the memory.
 	 */
 	struct {
 		struct recent *slots;
@@ -62,10 +71,19 @@ struct eventkeys {
 	 * keys stay in memory (and findable) until the last slice committed.
 	 */
 	struct {
+		bool active;
+		/* the table set aside and the far keys when it started: what it merges */
+		struct recent *src;
+		size_t src_cap;
+		int64_t src_base;
+		struct keyseq *far;
+		size_t n_far;
+		size_t expect;	/* keys in them (for pacing before they are counted) */
+		unsigned prep;	/* preparation steps done, of 2 * PREP_STEPS */
 		/*
-		 * Grouped by bucket (the key's top bits, in key order) when the
-		 * merge starts, and each bucket sorted just before its first slice:
-		 * no one pause sorts them all.
+		 * Grouped by bucket (the key's top bits, in key order) by the
+		 * preparation steps, and each bucket sorted just before its first
+		 * slice: no one pause sorts them all.
 		 */
 		struct keyseq *keys;
 		size_t bucket_end[MERGE_BUCKETS];
@@ -79,14 +97,20 @@ struct eventkeys {
 	} merge;
 	/*
 	 * A larger Bloom filter in the making (the sequencer's alone), once
-	 * `bloom` is full: the keys in memory when it starts, then event_keys
-	 * in key order, a slice between two batches; the keys added meanwhile
-	 * go into both.  `bloom` answers until the scan ends and this one
-	 * replaces it.
+	 * `bloom` is full, a slice between two batches: event_keys in key
+	 * order, then the events after `from_seq` up to `to_seq` (the keys in
+	 * memory when it started) in seq order; the keys added meanwhile go
+	 * into both.  Every key stored when it started is
+	 * in one of the two, even if a merge moves it meanwhile, since
+	 * event_keys only grows.  (Walking the keys in memory instead took
+	 * 100 ms at once: a few hundred thousand keys, six cache misses each.)
+	 * `bloom` answers until the scans end and this one replaces it.
 	 */
 	struct {
 		struct keyfilter *bloom; /* NULL: no rebuild in progress */
-		int64_t next;		 /* the scan goes on from this key */
+		bool in_events;		 /* the second scan */
+		int64_t next;		 /* the scan goes on from this key, or after this seq */
+		int64_t from_seq, to_seq;
 		size_t slice;		 /* keys read a slice */
 		size_t n, slices;
 		int64_t t_us, pause_us;
@@ -97,6 +121,8 @@ static const char sql_event_at[] = "SELECT tenant, id FROM events WHERE seq = ?"
 static const char sql_archived[] = "SELECT seq FROM event_keys WHERE key = ?";
 /* ?1 is INT64_MIN for the first slice: no key is below it */
 static const char sql_keys_from[] = "SELECT key FROM event_keys WHERE key >= ? ORDER BY key LIMIT ?";
+static const char sql_event_keys_after[] =
+	"SELECT seq, key FROM events WHERE seq > ?1 AND seq <= ?3 AND key != 0 ORDER BY seq LIMIT ?2";
 static const char sql_merge[] = "INSERT OR IGNORE INTO event_keys (key, seq) VALUES (?, ?)";
 static const char sql_sync_normal[] = "PRAGMA synchronous = NORMAL";
 static const char sql_sync_full[] = "PRAGMA synchronous = FULL";
@@ -139,6 +165,8 @@ recent_put(struct eventkeys *ek, int64_t key, int64_t seq)
 {
 	size_t i;
 
+	if (seq > ek->top)
+		ek->top = seq;
 	if (seq <= ek->base || seq - ek->base > (int64_t)UINT32_MAX) {
 		if (ek->n_far == ek->cap_far) {
 			ek->cap_far = ek->cap_far ? 2 * ek->cap_far : 16;
@@ -175,7 +203,7 @@ recent_clear(struct eventkeys *ek, int64_t base)
 	ek->used = 0;
 	ek->n_far = 0;
 	ek->base = base;
-	free(ek->prev.slots);
+	ek->top = base;
 	ek->prev.slots = NULL;
 }
 
@@ -288,6 +316,7 @@ eventkeys_load(struct dbconn *c, uint32_t merge_every, struct aupd_error *err)
 	pthread_rwlock_init(&ek->lock, NULL);
 	ek->merged_seq = merged ? atoll(merged) : 0;
 	ek->base = ek->merged_seq;
+	ek->top = ek->base;
 	ek->merge_every = merge_every ? merge_every : 1;
 	/*
 	 * 256 slices a merge: one of a million keys takes 3 ms or so of the
@@ -321,7 +350,8 @@ eventkeys_free(struct eventkeys *ek)
 	keyfilter_free(ek->bloom);
 	keyfilter_free(ek->rebuild.bloom);
 	free(ek->slots);
-	free(ek->prev.slots);
+	free(ek->merge.src);
+	free(ek->merge.far);
 	free(ek->far);
 	free(ek->merge.keys);
 	pthread_rwlock_destroy(&ek->lock);
@@ -407,7 +437,7 @@ eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq)
 	bloom_add(ek, key);
 	recent_put(ek, key, seq);
 	pthread_rwlock_unlock(&ek->lock);
-	if (ek->merge.keys)
+	if (ek->merge.active)
 		ek->merge.added++;
 }
 
@@ -418,15 +448,19 @@ eventkeys_merge_due(const struct eventkeys *ek)
 		return false;
 	if (ek->n_far)
 		return true; /* a merge rebases the table: every slice at once */
-	if (!ek->merge.keys)
+	if (!ek->merge.active)
 		return ek->used >= ek->merge_every;
 	/*
-	 * A slice whenever the merge is not ahead of the pace that ends it once
-	 * half of merge_every new keys arrived: ingest pays a slice now and then,
-	 * never the whole merge at once.
+	 * A step whenever the merge is not ahead of the pace that ends it once
+	 * half of merge_every new keys arrived: ingest pays a step now and then,
+	 * never the whole merge at once.  Steps: the preparation's, then the
+	 * slices.
 	 */
-	return (double)ek->merge.done * (double)ek->merge_every <=
-	       2.0 * (double)ek->merge.added * (double)ek->merge.n;
+	size_t keys = ek->merge.prep < 2 * PREP_STEPS ? ek->merge.expect : ek->merge.n;
+	double steps = 2.0 * PREP_STEPS + (double)((keys + ek->merge.slice - 1) / ek->merge.slice);
+	double done = (double)ek->merge.prep + (double)ek->merge.done / (double)ek->merge.slice;
+
+	return done * (double)ek->merge_every <= 2.0 * (double)ek->merge.added * steps;
 }
 
 /* A key's bucket: its top 8 bits, numbered in the keys' (signed) order. */
@@ -436,65 +470,95 @@ key_bucket(int64_t key)
 	return (unsigned)(((uint64_t)key ^ 0x8000000000000000ULL) >> 56);
 }
 
-/* The i-th recent key, slots first and then the far ones; false for an empty slot. */
-static bool
-recent_at(const struct eventkeys *ek, size_t i, struct keyseq *k)
-{
-	if (i >= ek->cap) {
-		*k = ek->far[i - ek->cap];
-		return true;
-	}
-	if (!ek->slots[i].off)
-		return false;
-	*k = (struct keyseq){slot_key(&ek->slots[i]), slot_seq(ek, &ek->slots[i])};
-	return true;
-}
-
 /*
- * Starts a merge: the recent keys, grouped by bucket, each bucket to be
- * sorted before it is written (merge_sort_upto), so that each page of the
- * index is visited once.
+ * Starts a merge of every recent key: the table is set aside (still
+ * searched) and new keys go to a fresh one; the far keys are copied, since
+ * the list stays in use.  The keys are grouped by merge_prepare().
  */
 static void
 merge_start(struct eventkeys *ek)
 {
-	size_t *end = ek->merge.bucket_end, n = 0;
-	struct keyseq k;
+	int64_t upto = ek->top > ek->merged_seq ? ek->top : ek->merged_seq;
+	size_t n_far = ek->n_far;
 
-	memset(end, 0, sizeof(ek->merge.bucket_end));
-	ek->merge.upto = ek->merged_seq;
-	for (size_t i = 0; i < ek->cap + ek->n_far; i++) {
-		if (!recent_at(ek, i, &k))
-			continue;
-		if (k.key != 0) /* key 0: an event stored without one */
-			end[key_bucket(k.key)]++;
-		if (k.seq > ek->merge.upto)
-			ek->merge.upto = k.seq;
-	}
-	for (unsigned b = 0; b < MERGE_BUCKETS; b++) {
-		n += end[b];
-		end[b] = n - end[b]; /* for now, where the bucket starts */
-	}
-	ek->merge.keys = xmalloc((n ? n : 1) * sizeof(*ek->merge.keys));
-	for (size_t i = 0; i < ek->cap + ek->n_far; i++)
-		if (recent_at(ek, i, &k) && k.key != 0)
-			ek->merge.keys[end[key_bucket(k.key)]++] = k;
-	/* the keys being merged stay findable in their table; new ones go to a fresh one */
+	ek->merge.far = xmalloc((n_far ? n_far : 1) * sizeof(*ek->merge.far));
+	if (n_far)
+		memcpy(ek->merge.far, ek->far, n_far * sizeof(*ek->far));
+	ek->merge.n_far = n_far;
+	ek->merge.expect = ek->used + n_far;
 	pthread_rwlock_wrlock(&ek->lock);
-	ek->prev.slots = ek->slots;
-	ek->prev.cap = ek->cap;
-	ek->prev.base = ek->base;
+	ek->merge.src = ek->prev.slots = ek->slots;
+	ek->merge.src_cap = ek->prev.cap = ek->cap;
+	ek->merge.src_base = ek->prev.base = ek->base;
 	ek->slots = xcalloc(ek->cap, sizeof(*ek->slots));
 	ek->used = 0;
-	ek->base = ek->merge.upto;
+	ek->base = upto;
 	pthread_rwlock_unlock(&ek->lock);
+	ek->merge.active = true;
+	ek->merge.upto = upto;
+	ek->merge.prep = 0;
+	memset(ek->merge.bucket_end, 0, sizeof(ek->merge.bucket_end));
+	ek->merge.keys = NULL;
 	ek->merge.reloaded = false;
-	ek->merge.n = n;
+	ek->merge.n = 0;
 	ek->merge.sorted = 0;
 	ek->merge.done = 0;
 	ek->merge.added = 0;
 	ek->merge.t_us = 0;
 	ek->merge.pause_us = 0;
+}
+
+/* Counts (first pass) or places (second pass) a key of the merge by its bucket. */
+static void
+merge_group(struct eventkeys *ek, bool place, struct keyseq k)
+{
+	size_t *end = &ek->merge.bucket_end[key_bucket(k.key)];
+
+	if (k.key == 0) /* an event stored without a key */
+		return;
+	if (place)
+		ek->merge.keys[(*end)++] = k;
+	else
+		(*end)++;
+}
+
+/*
+ * One step of grouping the keys by bucket, so that each page of the index
+ * is visited once: PREP_STEPS steps count the keys of each bucket, a
+ * 1/PREP_STEPS part of the table each (and the far keys at the last), then
+ * as many place them.  After both, bucket_end[b] is where bucket b ends.
+ */
+static void
+merge_prepare(struct eventkeys *ek)
+{
+	bool place = ek->merge.prep >= PREP_STEPS;
+	unsigned step = ek->merge.prep % PREP_STEPS;
+	size_t per = (ek->merge.src_cap + PREP_STEPS - 1) / PREP_STEPS;
+	size_t from = step * per, to = from + per;
+	const struct recent *src = ek->merge.src;
+
+	if (to > ek->merge.src_cap)
+		to = ek->merge.src_cap;
+	for (size_t i = from; i < to; i++)
+		if (src[i].off)
+			merge_group(ek, place,
+				    (struct keyseq){slot_key(&src[i]),
+						    ek->merge.src_base + (int64_t)src[i].off});
+	ek->merge.prep++;
+	if (step != PREP_STEPS - 1)
+		return;
+	for (size_t i = 0; i < ek->merge.n_far; i++)
+		merge_group(ek, place, ek->merge.far[i]);
+	if (!place) {
+		size_t *end = ek->merge.bucket_end, n = 0;
+
+		for (unsigned b = 0; b < MERGE_BUCKETS; b++) {
+			n += end[b];
+			end[b] = n - end[b]; /* for now, where the bucket starts */
+		}
+		ek->merge.n = n;
+		ek->merge.keys = xmalloc((n ? n : 1) * sizeof(*ek->merge.keys));
+	}
 }
 
 /* Sorts every bucket that holds a key before `end`. */
@@ -569,8 +633,13 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	size_t end;
 	bool last;
 
-	if (!ek->merge.keys)
+	if (!ek->merge.active)
 		merge_start(ek);
+	if (ek->merge.prep < 2 * PREP_STEPS) {
+		merge_prepare(ek);
+		merge_timed(ek, t0);
+		return 0;
+	}
 	end = ek->merge.done + ek->merge.slice;
 	if (end > ek->merge.n)
 		end = ek->merge.n;
@@ -626,7 +695,6 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 				ek->far[k++] = ek->far[i];
 		ek->n_far = k;
 	}
-	free(ek->prev.slots);
 	ek->prev.slots = NULL;
 	ek->merged_seq = ek->merge.upto;
 	pthread_rwlock_unlock(&ek->lock);
@@ -640,6 +708,11 @@ eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 		 (double)ek->merge.pause_us / 1000.0);
 	free(ek->merge.keys);
 	ek->merge.keys = NULL;
+	free(ek->merge.src);
+	ek->merge.src = NULL;
+	free(ek->merge.far);
+	ek->merge.far = NULL;
+	ek->merge.active = false;
 	return 0;
 
 err_rollback:
@@ -650,23 +723,17 @@ err_rollback:
 
 /*
  * Starts a larger filter: sized for the keys the full one took (a few
- * counted twice, if ever stored twice) and a merge's worth more, and given
- * the keys in memory now; eventkeys_rebuild() adds those of event_keys.
+ * counted twice, if ever stored twice) and a merge's worth more;
+ * eventkeys_rebuild() fills it.
  */
 static void
 rebuild_start(struct eventkeys *ek)
 {
-	struct keyseq k;
-
 	ek->rebuild.bloom = keyfilter_new(keyfilter_keys(ek->bloom) + ek->merge_every);
-	for (size_t i = 0; i < ek->cap + ek->n_far; i++)
-		if (recent_at(ek, i, &k))
-			keyfilter_add(ek->rebuild.bloom, k.key);
-	if (ek->prev.slots)
-		for (size_t i = 0; i < ek->prev.cap; i++)
-			if (ek->prev.slots[i].off)
-				keyfilter_add(ek->rebuild.bloom, slot_key(&ek->prev.slots[i]));
+	ek->rebuild.in_events = false;
 	ek->rebuild.next = INT64_MIN;
+	ek->rebuild.from_seq = ek->merged_seq;
+	ek->rebuild.to_seq = ek->top;
 	ek->rebuild.n = 0;
 	ek->rebuild.slices = 0;
 	ek->rebuild.t_us = 0;
@@ -690,13 +757,16 @@ eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err
 
 	if (!ek->rebuild.bloom)
 		return 0;
-	if (!(st = store_cached(c, sql_keys_from, err)))
+	if (!(st = store_cached(c, ek->rebuild.in_events ? sql_event_keys_after : sql_keys_from, err)))
 		return -1;
 	sqlite3_bind_int64(st, 1, ek->rebuild.next);
 	sqlite3_bind_int64(st, 2, (int64_t)ek->rebuild.slice);
+	if (ek->rebuild.in_events)
+		sqlite3_bind_int64(st, 3, ek->rebuild.to_seq);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* the key, or the seq and the key */
 		last = sqlite3_column_int64(st, 0);
-		keyfilter_add(ek->rebuild.bloom, last);
+		keyfilter_add(ek->rebuild.bloom, sqlite3_column_int64(st, ek->rebuild.in_events));
 		rows++;
 	}
 	sqlite3_reset(st);
@@ -708,9 +778,18 @@ eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err
 		ek->rebuild.pause_us = t;
 	ek->rebuild.n += rows;
 	ek->rebuild.slices++;
-	if (rows == ek->rebuild.slice && last != INT64_MAX) {
+	if (ek->rebuild.in_events) {
+		if (rows == ek->rebuild.slice) {
+			ek->rebuild.next = last;
+			return 0;
+		}
+	} else if (rows == ek->rebuild.slice && last != INT64_MAX) {
 		/* a key stored under several seqs may straddle two slices: added twice, harmless */
 		ek->rebuild.next = last + 1;
+		return 0;
+	} else {
+		ek->rebuild.in_events = true;
+		ek->rebuild.next = ek->rebuild.from_seq;
 		return 0;
 	}
 	pthread_rwlock_wrlock(&ek->lock);
@@ -737,7 +816,7 @@ eventkeys_reload(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err)
 	pthread_rwlock_unlock(&ek->lock);
 	/* a table loaded in part must not be merged: merged_seq would pass the keys left out */
 	ek->incomplete = rc < 0;
-	if (ek->merge.keys && rc == 0)
+	if (ek->merge.active && rc == 0)
 		ek->merge.reloaded = true;
 	return rc;
 }

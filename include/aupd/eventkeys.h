@@ -41,11 +41,12 @@ void eventkeys_add(struct eventkeys *ek, int64_t key, int64_t seq);
  */
 bool eventkeys_merge_due(const struct eventkeys *ek);
 /*
- * Merges the next slice of the recent keys into event_keys, sorted, in a
- * transaction of its own (the sequencer, between batches); the first call
- * takes the keys to merge, the last records keys_merged_seq and drops them
- * from memory.  A merge is 256 slices; until its last, its keys are found in
- * memory.  0, or -1 with `err` (nothing changed).
+ * The next step of a merge of the recent keys into event_keys (the
+ * sequencer, between batches): the first call sets the keys to merge aside,
+ * 64 steps group them by their top bits, then 256 slices write them sorted,
+ * each in a transaction of its own; the last records keys_merged_seq and
+ * drops them from memory.  Until then its keys are found in memory.  0, or
+ * -1 with `err` (nothing changed).
  */
 int eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
 /*
@@ -54,10 +55,10 @@ int eventkeys_merge(struct eventkeys *ek, struct dbconn *c, struct aupd_error *e
  */
 bool eventkeys_rebuild_due(const struct eventkeys *ek);
 /*
- * Adds the next slice of event_keys (in key order; 8,192 keys at the default
- * limits.keys_in_memory, 1/128 of it in general) to the filter
- * being built, and puts it in use after the last; the sequencer calls it
- * between batches.  Until then the full filter answers (only with more
+ * Adds the next slice of stored keys to the filter being built (event_keys
+ * in key order, then the events not merged when it started; 8,192 keys a
+ * slice at the default limits.keys_in_memory, 1/128 of it in general), and
+ * puts it in use after the last; the sequencer calls it between batches.  Until then the full filter answers (only with more
  * false positives).  0, or -1 with `err` (the slice is read again next time).
  */
 int eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
