@@ -413,11 +413,17 @@ scan_quantity(struct scan *s, struct event *ev)
 static int
 key_index(const struct span *k)
 {
-	static const char *const keys[] = {"id",      "time",     "tenant",   "actor",	   "action",
-					   "purpose", "resource", "quantity", "attributes"};
+#define KEY(s) {s, sizeof(s) - 1}
+	/* lengths kept beside the names: a strlen() each was 4% of scanning */
+	static const struct {
+		const char *name;
+		size_t len;
+	} keys[] = {KEY("id"),	    KEY("time"),     KEY("tenant"),   KEY("actor"),	 KEY("action"),
+		    KEY("purpose"), KEY("resource"), KEY("quantity"), KEY("attributes")};
+#undef KEY
 
 	for (int i = 0; i < (int)AUPD_ARRAY_LEN(keys); i++)
-		if (strlen(keys[i]) == k->n && !memcmp(keys[i], k->p, k->n))
+		if (keys[i].len == k->n && !memcmp(keys[i].name, k->p, k->n))
 			return i;
 	return -1;
 }
