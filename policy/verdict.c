@@ -37,6 +37,26 @@ utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+/*
+ * True when none of the 8 bytes at p needs escaping: all are printable
+ * ASCII other than '"' and '\\' (tested a word at a time; most strings
+ * quoted are ids and names that are).
+ */
+static inline bool
+plain8(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t x, ctl, quote, bslash;
+
+	memcpy(&x, p, sizeof(x));
+	ctl = (x - ones * 0x20) & ~x;  /* a byte below 0x20 */
+	quote = x ^ (ones * '"');
+	quote = (quote - ones) & ~quote; /* a '"' */
+	bslash = x ^ (ones * '\\');
+	bslash = (bslash - ones) & ~bslash; /* a '\\' */
+	return !((ctl | quote | bslash | x) & high); /* x: a byte of 0x80 or above */
+}
+
 void
 json_quote(struct strbuf *sb, const char *s)
 {
@@ -51,6 +71,11 @@ json_quote(struct strbuf *sb, const char *s)
 		char esc[8];
 		size_t len;
 
+		if (i + 8 <= n && plain8(p + i)) {
+			run += 8;
+			i += 8;
+			continue;
+		}
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			run++;
 			i++;

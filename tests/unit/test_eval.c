@@ -920,6 +920,41 @@ START_TEST(encoding)
 }
 END_TEST
 
+/*
+ * json_quote() skips 8 plain bytes at a time: every character that needs
+ * escaping, or is not ASCII, must be caught at every offset within the word.
+ * The quoted text must decode (jansson) to exactly the input.
+ */
+START_TEST(json_quote_round_trips_at_every_offset)
+{
+	static const char *const special[] = {"\x01", "\x1f", "\"", "\\", "\n", "\t", "\x7f",
+					      "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", "~"};
+	struct strbuf sb = {0};
+	char in[64];
+
+	for (size_t len = 0; len <= 24; len++)
+		for (size_t pos = 0; pos <= len; pos++)
+			for (size_t k = 0; k < AUPD_ARRAY_LEN(special); k++) {
+				json_t *out;
+
+				memset(in, 'a', len);
+				in[len] = '\0';
+				memmove(in + pos + strlen(special[k]), in + pos, len - pos + 1);
+				memcpy(in + pos, special[k], strlen(special[k]));
+				sb_reset(&sb);
+				json_quote(&sb, in);
+				out = json_loads(sb.buf, JSON_DECODE_ANY, NULL);
+				ck_assert_msg(out && json_is_string(out), "len %zu pos %zu: %s", len, pos,
+					      sb.buf);
+				ck_assert_str_eq(json_string_value(out), in);
+				if (special[k][0] == ' ' || special[k][0] == '~' || special[k][0] == '\x7f')
+					ck_assert_uint_eq(sb.len, strlen(in) + 2); /* nothing escaped */
+				json_decref(out);
+			}
+	sb_free(&sb);
+}
+END_TEST
+
 /* One event with a wild client time must not make other tenants' groups look idle. */
 START_TEST(sweep_ignores_one_wild_time)
 {
@@ -974,6 +1009,7 @@ eval_suite(void)
 	tcase_add_test(tc, retention_replay_and_restore);
 	tcase_add_test(tc, state_survives_reload);
 	tcase_add_test(tc, encoding);
+	tcase_add_test(tc, json_quote_round_trips_at_every_offset);
 	tcase_add_test(tc, sweep_ignores_one_wild_time);
 	suite_add_tcase(s, tc);
 	return s;
