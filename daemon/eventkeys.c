@@ -100,11 +100,11 @@ struct eventkeys {
 	 * `bloom` is full, a slice between two batches: event_keys in key
 	 * order, then the events after `from_seq` up to `to_seq` (the keys in
 	 * memory when it started) in seq order; the keys added meanwhile go
-	 * into both.  Every key stored when it started is
-	 * in one of the two, even if a merge moves it meanwhile, since
-	 * event_keys only grows.  (Walking the keys in memory instead took
-	 * 100 ms at once: a few hundred thousand keys, six cache misses each.)
-	 * `bloom` answers until the scans end and this one replaces it.
+	 * into both.  Every key stored when it started is in one of the two,
+	 * even if a merge moves it meanwhile, since event_keys only grows.
+	 * (Walking the keys in memory instead took 100 ms at once: a few
+	 * hundred thousand keys, six cache misses each.)  `bloom` answers
+	 * until the scans end and this one replaces it.
 	 */
 	struct {
 		struct keyfilter *bloom; /* NULL: no rebuild in progress */
@@ -778,16 +778,15 @@ eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err
 		ek->rebuild.pause_us = t;
 	ek->rebuild.n += rows;
 	ek->rebuild.slices++;
-	if (ek->rebuild.in_events) {
-		if (rows == ek->rebuild.slice) {
-			ek->rebuild.next = last;
-			return 0;
-		}
-	} else if (rows == ek->rebuild.slice && last != INT64_MAX) {
-		/* a key stored under several seqs may straddle two slices: added twice, harmless */
-		ek->rebuild.next = last + 1;
+	if (rows == ek->rebuild.slice && (ek->rebuild.in_events || last != INT64_MAX)) {
+		/*
+		 * more to read: after this seq, or from the next key (a key stored
+		 * under several seqs may straddle two slices: added twice, harmless)
+		 */
+		ek->rebuild.next = ek->rebuild.in_events ? last : last + 1;
 		return 0;
-	} else {
+	}
+	if (!ek->rebuild.in_events) {
 		ek->rebuild.in_events = true;
 		ek->rebuild.next = ek->rebuild.from_seq;
 		return 0;

@@ -229,6 +229,19 @@ kv_compare(const void *a, const void *b)
 	return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
 }
 
+void
+kv_sort(struct kv *a, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct kv x = a[i];
+		size_t j = i;
+
+		for (; j > 0 && kv_compare(&a[j - 1], &x) > 0; j--)
+			a[j] = a[j - 1];
+		a[j] = x;
+	}
+}
+
 static int
 resource_field(json_t *res, struct event *ev, struct event_problem *prob)
 {
@@ -268,7 +281,7 @@ resource_field(json_t *res, struct event *ev, struct event_problem *prob)
 		i++;
 	}
 	ev->n_resource = i;
-	qsort(ev->resource, i, sizeof(*ev->resource), kv_compare);
+	kv_sort(ev->resource, i);
 	return 0;
 }
 

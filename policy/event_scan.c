@@ -409,24 +409,6 @@ scan_quantity(struct scan *s, struct event *ev)
 	return 0;
 }
 
-/*
- * Sorts resource keys (distinct, at most EVENT_MAX_RESOURCE_KEYS, usually a
- * few) by name: an insertion sort, spared qsort()'s calls through a pointer
- * (2% of scanning).
- */
-static void
-sort_resource(struct kv *a, size_t n)
-{
-	for (size_t i = 1; i < n; i++) {
-		struct kv x = a[i];
-		size_t j = i;
-
-		for (; j > 0 && strcmp(a[j - 1].key, x.key) > 0; j--)
-			a[j] = a[j - 1];
-		a[j] = x;
-	}
-}
-
 /* Which of the event's keys `k` is (0..8), or -1. */
 static int
 key_index(const struct span *k)
@@ -573,7 +555,7 @@ event_scan(const char *text, size_t len, struct event *ev)
 		ev->resource[i].val = copy(&at, &sc.res_val[i]);
 	}
 	ev->n_resource = sc.n_res;
-	sort_resource(ev->resource, sc.n_res);
+	kv_sort(ev->resource, sc.n_res);
 	if (sc.attrs.p) {
 		ev->attr_text = copy(&at, &sc.attrs);
 		ev->attr_len = sc.attrs.n;

@@ -58,8 +58,9 @@ bool eventkeys_rebuild_due(const struct eventkeys *ek);
  * Adds the next slice of stored keys to the filter being built (event_keys
  * in key order, then the events not merged when it started; 8,192 keys a
  * slice at the default limits.keys_in_memory, 1/128 of it in general), and
- * puts it in use after the last; the sequencer calls it between batches.  Until then the full filter answers (only with more
- * false positives).  0, or -1 with `err` (the slice is read again next time).
+ * puts it in use after the last; the sequencer calls it between batches.
+ * Until then the full filter answers (only with more false positives).  0,
+ * or -1 with `err` (the slice is read again next time).
  */
 int eventkeys_rebuild(struct eventkeys *ek, struct dbconn *c, struct aupd_error *err);
 /* After a failed commit: reloads the recent keys from storage. */
