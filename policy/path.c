@@ -161,17 +161,46 @@ ctx_resource(struct evctx *c, const char *key)
 	return NULL;
 }
 
-const char *
-ctx_resource_id(struct evctx *c, const char *key, int id)
+/*
+ * Every resource field the rules name, resolved in one pass: the event's
+ * own fields matched against the names (a handful of each), then the
+ * dataset's values, looked up when the rules were loaded, for the rest.
+ */
+void
+ctx_resolve(struct evctx *c)
 {
-	if (id < 0)
-		return ctx_resource(c, key);
-	if (!(c->res_done & (1u << id))) {
-		c->res[id] = ctx_resource(c, key);
-		/* EVAL_UNCACHED: never marked, so looked up again every time */
-		c->res_done |= c->uncached ? 0 : 1u << id;
+	const struct ruleset *rs = c->rs;
+	const struct event *ev = c->ev;
+	const struct dataset *ds;
+
+	c->res_done = true;
+	if (!ev) {
+		c->res[RES_KEY_ID] = c->ob ? c->ob->resource_id : NULL;
+		return;
 	}
-	return c->res[id];
+	for (size_t i = 0; i < ev->n_resource; i++) {
+		const char *k = ev->resource[i].key;
+
+		for (size_t j = 0; j < rs->n_res_keys; j++) {
+			const char *n = rs->res_keys[j];
+
+			/* names are 1-64 bytes: n[1] and k[1] are there, if only as '\0' */
+			if (n[0] == k[0] && n[1] == k[1] && !strcmp(n, k)) {
+				c->res[j] = ev->resource[i].val;
+				break;
+			}
+		}
+	}
+	if (!c->ds_done) {
+		c->ds_done = true;
+		if (rs->n_datasets && c->res[RES_KEY_DATASET])
+			c->ds = strmap_get(&rs->dataset_map, c->res[RES_KEY_DATASET], NULL);
+	}
+	if (!(ds = c->ds))
+		return;
+	for (size_t j = 0; j < rs->n_res_keys; j++)
+		if (!c->res[j])
+			c->res[j] = ds->res[j];
 }
 
 static int64_t
@@ -190,13 +219,13 @@ resource_value(const struct path *p, struct evctx *c, struct value *out)
 	if (c->ev && p->created) {
 		if (c->ev->has_created) {
 			out->k = V_TIME;
-			out->s = event_resource(c->ev, "created");
+			out->s = ctx_resource_id(c, p->key, p->key_id);
 			out->t = c->ev->resource_created;
 			return;
 		}
 		if ((ds = ctx_dataset(c)) && ds->has_created) {
 			out->k = V_TIME;
-			out->s = kv_lookup(ds->fields, ds->n_fields, "created");
+			out->s = ctx_resource_id(c, p->key, p->key_id); /* the dataset's */
 			out->t = ds->created;
 		}
 		return;

@@ -152,6 +152,7 @@ struct path {
 #define RES_CACHE_KEYS 16
 #define RES_KEY_COLLECTED_FOR 0
 #define RES_KEY_ID 1
+#define RES_KEY_DATASET 2
 
 static inline bool
 path_is_rule_field(enum path_kind k)
@@ -192,6 +193,7 @@ struct dataset {
 	size_t n_fields;
 	bool has_created;
 	aupd_time created;
+	const char *res[RES_CACHE_KEYS]; /* its value of each ruleset res_keys[i], or NULL */
 };
 
 /* What a path is resolved against. */
@@ -204,15 +206,27 @@ struct evctx {
 	const struct dataset *ds;
 	bool ds_done;
 	bool uncached; /* EVAL_UNCACHED */
-	uint32_t res_done; /* bit i: res[i] is resolved */
-	const char *res[RES_CACHE_KEYS];
+	bool res_done; /* res[] is filled */
+	const char *res[RES_CACHE_KEYS]; /* by ruleset res_keys index */
 };
 
 void path_get(const struct path *p, struct evctx *c, struct value *out);
 /* A resource field, the event's own or else its dataset's; NULL when missing. */
 const char *ctx_resource(struct evctx *c, const char *key);
-/* The same, through the per-event cache slot `id` (-1: no slot). */
-const char *ctx_resource_id(struct evctx *c, const char *key, int id);
+/* Fills c->res[] (ruleset res_keys order): what ctx_resource() would give for each name. */
+void ctx_resolve(struct evctx *c);
+
+/* ctx_resource() through the per-event cache slot `id` (-1: no slot). */
+static inline const char *
+ctx_resource_id(struct evctx *c, const char *key, int id)
+{
+	/* EVAL_UNCACHED: looked up every time, the reference the cache is tested against */
+	if (id < 0 || c->uncached)
+		return ctx_resource(c, key);
+	if (!c->res_done)
+		ctx_resolve(c);
+	return c->res[id];
+}
 /* Renders a value as text for messages and group keys (missing: ""). */
 void value_render(const struct value *v, struct strbuf *sb);
 /* The value as a number for `sum`; 0 when missing or not numeric. */

@@ -613,7 +613,8 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 	rs->serial = atomic_fetch_add(&serials, 1) + 1;
 	rs->res_keys[RES_KEY_COLLECTED_FOR] = "collected_for";
 	rs->res_keys[RES_KEY_ID] = "id";
-	rs->n_res_keys = 2;
+	rs->res_keys[RES_KEY_DATASET] = "dataset";
+	rs->n_res_keys = 3;
 	ld.rs = rs;
 	ld.dl = dl;
 	ld.opts = opts;
@@ -621,10 +622,17 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 		expand_path(&ld, paths[i]);
 	read_files(&ld);
 	load_all(&ld);
-	if (dl->n == errors)
+	if (dl->n == errors) {
 		ruleset_build_index(rs);
-	else
+		/* every field a rule names, looked up in each dataset once */
+		for (size_t i = 0; i < rs->n_datasets; i++)
+			for (size_t k = 0; k < rs->n_res_keys; k++)
+				rs->datasets[i].res[k] = kv_lookup(rs->datasets[i].fields,
+								   rs->datasets[i].n_fields,
+								   rs->res_keys[k]);
+	} else {
 		sort_diags(&ld, errors);
+	}
 	for (size_t i = 0; i < ld.n_files; i++) {
 		ydoc_free(&ld.files[i].yd);
 		free(ld.files[i].bytes);
