@@ -72,12 +72,12 @@ htab_insert(struct htab *t, uint32_t h, void *p)
 {
 	if ((t->n + 1) * 2 > t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct hslot *slots = xcalloc(cap, sizeof(*slots));
+		struct hslot *slots = xcalloc_table(cap, sizeof(*slots));
 
 		for (size_t i = 0; i < t->cap; i++)
 			if (t->slots[i].h)
 				htab_place(slots, cap, t->slots[i]);
-		free(t->slots);
+		xfree_table(t->slots, t->cap, sizeof(*t->slots));
 		t->slots = slots;
 		t->cap = cap;
 	}
@@ -115,7 +115,7 @@ htab_remove_at(struct htab *t, size_t i)
 void
 htab_free(struct htab *t)
 {
-	free(t->slots);
+	xfree_table(t->slots, t->cap, sizeof(*t->slots));
 	t->slots = NULL;
 	t->cap = t->n = 0;
 }

@@ -262,7 +262,7 @@ map_insert(struct obl_table *t, uint32_t h, struct obl_node *n)
 	if (!t->old.slots && t->map.cap >= MAP_MOVE_MIN && (t->map.n + 1) * 2 > t->map.cap) {
 		t->old = t->map;
 		t->map.cap = 2 * t->old.cap;
-		t->map.slots = xcalloc(t->map.cap, sizeof(*t->map.slots));
+		t->map.slots = xcalloc_table(t->map.cap, sizeof(*t->map.slots));
 		t->map.n = 0;
 		t->mig = 0;
 	}

@@ -6,9 +6,11 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +135,51 @@ xrealloc(void *p, size_t n)
 	if (!p)
 		oom();
 	return p;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t
+table_len(size_t bytes)
+{
+	return (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+void *
+xcalloc_table(size_t n, size_t size)
+{
+	size_t bytes, len;
+	char *p, *a;
+
+	if (size && n > SIZE_MAX / size)
+		oom();
+	bytes = n * size;
+	if (bytes < HUGE_TABLE_MIN)
+		return xcalloc(n, size);
+	/* a 2 MiB-aligned mapping: the surplus before and after is unmapped */
+	len = table_len(bytes);
+	p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		oom();
+	a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (p + len + HUGE_PAGE > a + len)
+		munmap(a + len, (size_t)(p + len + HUGE_PAGE - (a + len)));
+	/* only advice: with THP "never" the table simply keeps small pages */
+	(void)madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+void
+xfree_table(void *p, size_t n, size_t size)
+{
+	if (!p)
+		return;
+	if (n * size < HUGE_TABLE_MIN)
+		free(p);
+	else
+		munmap(p, table_len(n * size));
 }
 
 char *

@@ -49,6 +49,15 @@ void diag_list_free(struct diag_list *dl);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/*
+ * Zeroed memory for a large table read at random (n * size bytes): from
+ * HUGE_TABLE_MIN bytes on, mapped on its own and advised to use transparent
+ * huge pages, so that a probe does not also miss the TLB.  Freed with
+ * xfree_table() and the same byte count.
+ */
+#define HUGE_TABLE_MIN ((size_t)4 << 20)
+void *xcalloc_table(size_t n, size_t size);
+void xfree_table(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

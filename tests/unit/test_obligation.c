@@ -310,6 +310,48 @@ START_TEST(map_grows_in_steps_against_a_model)
 }
 END_TEST
 
+/*
+ * Past HUGE_TABLE_MIN bytes a hash table lives in its own mapping: growing
+ * into one, out of one into a larger one, and removals that refill slots
+ * keep every item findable (and valgrind sees no stray access).
+ */
+START_TEST(htab_grows_through_large_tables)
+{
+	enum { N = 140000 }; /* 16-byte slots: 4 MiB from 65 536 items, 8 MiB at the end */
+	struct htab t = {0};
+	uint32_t *hs = malloc(N * sizeof(*hs));
+	unsigned x = 99;
+
+	for (uintptr_t i = 0; i < N; i++) {
+		x = x * 1103515245 + 12345;
+		hs[i] = (x >> 3) | 1; /* never 0: 0 marks an empty slot */
+		htab_insert(&t, hs[i], (void *)(i + 1));
+	}
+	ck_assert_uint_ge(t.cap * sizeof(*t.slots), HUGE_TABLE_MIN);
+	/* remove the even ones, then every odd one must still be there */
+	for (uintptr_t i = 0; i < N; i += 2) {
+		size_t s = htab_start(&t, hs[i]);
+
+		while (t.slots[s].p != (void *)(i + 1)) {
+			ck_assert_uint_ne(t.slots[s].h, 0);
+			s = (s + 1) & (t.cap - 1);
+		}
+		htab_remove_at(&t, s);
+	}
+	ck_assert_uint_eq(t.n, N / 2);
+	for (uintptr_t i = 1; i < N; i += 2) {
+		size_t s = htab_start(&t, hs[i]);
+
+		while (t.slots[s].p != (void *)(i + 1)) {
+			ck_assert_uint_ne(t.slots[s].h, 0);
+			s = (s + 1) & (t.cap - 1);
+		}
+	}
+	htab_free(&t);
+	free(hs);
+}
+END_TEST
+
 START_TEST(handed_out_obligations_own_their_strings)
 {
 	struct obligation o = ob("r", "t", "id", 1, NULL), c;
@@ -346,6 +388,7 @@ obligation_suite(void)
 	tcase_add_test(tc, many_against_a_model);
 	tcase_add_test(tc, map_grows_in_steps_against_a_model);
 	tcase_add_test(tc, handed_out_obligations_own_their_strings);
+	tcase_add_test(tc, htab_grows_through_large_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -436,6 +437,34 @@ START_TEST(sha256_vectors_split_and_threads)
 }
 END_TEST
 
+/*
+ * Tables from HUGE_TABLE_MIN bytes on are mappings of their own, 2 MiB
+ * aligned (the start of a huge page); smaller ones come from malloc.  Both
+ * are zeroed and wholly writable, and go back with xfree_table().
+ */
+START_TEST(tables_zeroed_aligned_and_freed)
+{
+	static const size_t counts[] = {1, 1000, HUGE_TABLE_MIN / 16 - 1, HUGE_TABLE_MIN / 16,
+					HUGE_TABLE_MIN / 16 * 3 + 5};
+
+	for (int round = 0; round < 2; round++) {
+		for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+			size_t n = counts[c], bytes = n * 16;
+			unsigned char *p = xcalloc_table(n, 16);
+
+			if (bytes >= HUGE_TABLE_MIN)
+				ck_assert_uint_eq((uintptr_t)p % (2u << 20), 0);
+			for (size_t i = 0; i < bytes; i += 4093)
+				ck_assert_uint_eq(p[i], 0);
+			ck_assert_uint_eq(p[bytes - 1], 0);
+			memset(p, 0xa5, bytes); /* every byte is ours (ASan and valgrind check) */
+			xfree_table(p, n, 16);
+		}
+	}
+	xfree_table(NULL, 1 << 20, 16);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -465,6 +494,10 @@ util_suite(void)
 	tcase_add_test(tc, duration_formats);
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, bad_sizes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_add_test(tc, tables_zeroed_aligned_and_freed);
 	suite_add_tcase(s, tc);
 	return s;
 }
