@@ -2,6 +2,7 @@
 #include "policy_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,26 @@ static const struct {
 
 static const char *const weekdays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
+
+/* 1 + where an event keeps the string a path of this kind reads; 0 for the other kinds. */
+static unsigned short
+event_string_offset(enum path_kind k)
+{
+	switch (k) {
+	case P_ID:
+		return 1 + offsetof(struct event, id);
+	case P_TENANT:
+		return 1 + offsetof(struct event, tenant);
+	case P_ACTOR:
+		return 1 + offsetof(struct event, actor);
+	case P_ACTION:
+		return 1 + offsetof(struct event, action);
+	case P_PURPOSE:
+		return 1 + offsetof(struct event, purpose);
+	default:
+		return 0;
+	}
+}
 
 /* A did-you-mean for an unknown path, into buf; "" when nothing is close. */
 static void
@@ -83,6 +104,7 @@ path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, 
 			return -1;
 		}
 		out->kind = path_names[i].kind;
+		out->ev_off = event_string_offset(out->kind);
 		return 0;
 	}
 	if (!strcmp(s, "resource") || !strcmp(s, "attributes")) {
@@ -307,7 +329,7 @@ attr_scanned(const struct path *p, const struct event *ev, struct value *out)
 }
 
 void
-path_get(const struct path *p, struct evctx *c, struct value *out)
+path_get_slow(const struct path *p, struct evctx *c, struct value *out)
 {
 	const struct event *ev = c->ev;
 	int64_t secs;

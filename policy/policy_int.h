@@ -146,6 +146,8 @@ struct path {
 	size_t n_segs;
 	int key_id; /* P_RESOURCE: slot in the per-event cache, or -1 */
 	bool created; /* P_RESOURCE: resource.created, a time */
+	/* id, tenant, actor, action, purpose: 1 + the string's offset in struct event (else 0) */
+	unsigned short ev_off;
 };
 
 /* Resource fields resolved once per event (the event's value, else its dataset's). */
@@ -210,11 +212,34 @@ struct evctx {
 	const char *res[RES_CACHE_KEYS]; /* by ruleset res_keys index */
 };
 
-void path_get(const struct path *p, struct evctx *c, struct value *out);
+void path_get_slow(const struct path *p, struct evctx *c, struct value *out);
+void ctx_resolve(struct evctx *c);
+
+/*
+ * The value of a path for the event (or verdict, or overdue obligation) in
+ * c.  The event's own strings, and resource fields once resolved, are read
+ * here, inline: they are most of the paths conditions test.
+ */
+static inline void
+path_get(const struct path *p, struct evctx *c, struct value *out)
+{
+	if (p->ev_off && c->ev) {
+		out->s = *(const char *const *)(const void *)((const char *)c->ev + p->ev_off - 1);
+		out->k = out->s ? V_STR : V_MISSING;
+		return;
+	}
+	if (p->kind == P_RESOURCE && p->key_id >= 0 && !p->created && c->ev && !c->uncached) {
+		if (!c->res_done)
+			ctx_resolve(c);
+		out->s = c->res[p->key_id];
+		out->k = out->s ? V_STR : V_MISSING;
+		return;
+	}
+	path_get_slow(p, c, out);
+}
 /* A resource field, the event's own or else its dataset's; NULL when missing. */
 const char *ctx_resource(struct evctx *c, const char *key);
-/* Fills c->res[] (ruleset res_keys order): what ctx_resource() would give for each name. */
-void ctx_resolve(struct evctx *c);
+/* ctx_resolve() fills c->res[] (ruleset res_keys order): what ctx_resource() would give each name. */
 
 /* ctx_resource() through the per-event cache slot `id` (-1: no slot). */
 static inline const char *

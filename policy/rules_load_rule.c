@@ -44,9 +44,11 @@ load_by(struct loader *ld, yaml_node_t *v, enum path_ctx ctx, struct path **by, 
 void
 loader_default_by(struct loader *ld, struct path **by, size_t *n_by)
 {
+	char why[8];
+
 	*by = arena_alloc(&ld->rs->arena, sizeof(**by));
-	(*by)->kind = P_TENANT;
-	(*by)->text = "tenant";
+	if (path_parse("tenant", PCTX_EVENT, &ld->rs->arena, *by, why, sizeof(why)) < 0)
+		abort(); /* "tenant" is always a field */
 	*n_by = 1;
 }
 
