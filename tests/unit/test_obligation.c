@@ -196,6 +196,107 @@ START_TEST(many_against_a_model)
 }
 END_TEST
 
+/*
+ * Deadlines over some 300 hours (some before 1970, some on the hour, some
+ * shared): openings, discharges, re-openings and takes at times that mostly
+ * advance (and sometimes go back) agree with a model: each take returns
+ * exactly the open obligations due by then, in deadline then opening order.
+ */
+START_TEST(due_over_many_hours_against_a_model)
+{
+	enum { N = 6000 };
+	const aupd_time hour = 3600 * AUPD_USEC;
+	struct obl_table t;
+	struct model {
+		aupd_time deadline;
+		uint64_t order;
+		bool open;
+	} *m = calloc(N, sizeof(*m));
+	int *want = malloc(N * sizeof(*want));
+	char rid[32], tenant[16];
+	uint64_t order = 0;
+	aupd_time now = -20 * hour;
+	unsigned x = 4242;
+	size_t left = 0, takes = 0, taken = 0;
+
+	obl_init(&t);
+	for (int step = 0; step < 40000; step++) {
+		int i;
+		struct obligation o;
+		struct obl_node *nd;
+
+		x = x * 1103515245 + 12345;
+		i = (int)((x >> 8) % N);
+		snprintf(rid, sizeof(rid), "r/%d", i);
+		snprintf(tenant, sizeof(tenant), "t%d", i % 13);
+		nd = obl_find(&t, "ret", tenant, rid);
+		ck_assert_int_eq(nd != NULL, m[i].open);
+		if (!nd) {
+			/* due from 20 hours before `now` to 280 after; a quarter on the hour */
+			aupd_time d = now + (aupd_time)((x >> 4) % 300) * hour - 20 * hour;
+
+			if ((x >> 20) % 4)
+				d += (aupd_time)((x >> 12) % (unsigned)hour);
+			o = ob("ret", tenant, rid, d, "ev");
+			ck_assert(obl_open(&t, &o));
+			m[i] = (struct model){.deadline = d, .order = order++, .open = true};
+			left++;
+		} else if ((x >> 16) % 3 == 0) {
+			struct obligation out;
+
+			obl_discharge(&t, nd, &out);
+			ck_assert_int_eq(out.deadline, m[i].deadline);
+			obligation_clear(&out);
+			m[i].open = false;
+			left--;
+		}
+		if (step % 97 == 0) {
+			struct obligation *due;
+			size_t n, k = 0;
+
+			/* mostly forward, by up to 3 hours; now and then back by one */
+			now += (x >> 24) % 8 == 0 ? -hour : (aupd_time)((x >> 6) % (3 * (unsigned)hour));
+			for (int j = 0; j < N; j++)
+				if (m[j].open && m[j].deadline <= now)
+					want[k++] = j;
+			/* the model's order: deadline, then opening (insertion sort: k is small) */
+			for (size_t a = 1; a < k; a++) {
+				int v = want[a];
+				size_t b = a;
+
+				for (; b > 0 && (m[want[b - 1]].deadline > m[v].deadline ||
+						 (m[want[b - 1]].deadline == m[v].deadline &&
+						  m[want[b - 1]].order > m[v].order));
+				     b--)
+					want[b] = want[b - 1];
+				want[b] = v;
+			}
+			n = obl_take_due(&t, now, &due);
+			ck_assert_uint_eq(n, k);
+			for (size_t a = 0; a < n; a++) {
+				int j = atoi(due[a].resource_id + 2);
+
+				ck_assert_int_eq(j, want[a]);
+				ck_assert_int_eq(due[a].deadline, m[j].deadline);
+				m[j].open = false;
+				obligation_clear(&due[a]);
+			}
+			free(due);
+			left -= n;
+			taken += n;
+			takes++;
+			ck_assert_uint_eq(obl_count(&t), left);
+		}
+	}
+	ck_assert_uint_gt(taken, 1500);
+	ck_assert_uint_gt(left, 1000); /* and many still waiting */
+	obl_free_all(&t);
+	free(m);
+	free(want);
+	ck_assert_uint_gt(takes, 400);
+}
+END_TEST
+
 static struct obligation
 ob_n(int i, char *rid, size_t rl, char *tenant, size_t tl)
 {
@@ -386,6 +487,7 @@ obligation_suite(void)
 	tcase_add_test(tc, discharge_gives_an_owned_copy);
 	tcase_add_test(tc, due_in_deadline_then_opening_order);
 	tcase_add_test(tc, many_against_a_model);
+	tcase_add_test(tc, due_over_many_hours_against_a_model);
 	tcase_add_test(tc, map_grows_in_steps_against_a_model);
 	tcase_add_test(tc, handed_out_obligations_own_their_strings);
 	tcase_add_test(tc, htab_grows_through_large_tables);
