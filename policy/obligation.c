@@ -24,9 +24,7 @@ struct istr {
  * goes.
  */
 struct obl_node {
-	uint64_t order; /* opening order: ties of deadline pop in it */
 	int64_t opened_seq;
-	aupd_time deadline;
 	struct istr *rule;
 	uint32_t heap_idx;
 	uint32_t rid_len;
@@ -159,15 +157,16 @@ obligation_clear(struct obligation *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Copies n out as an owned obligation with op `op`. */
+/* Copies n (due at `deadline`) out as an owned obligation with op `op`. */
 static void
-node_export(const struct obl_node *n, enum obligation_op op, struct obligation *out)
+node_export(const struct obl_node *n, aupd_time deadline, enum obligation_op op,
+	    struct obligation *out)
 {
 	const char *by = node_opened_by(n);
 
 	memset(out, 0, sizeof(*out));
 	out->op = op;
-	out->deadline = n->deadline;
+	out->deadline = deadline;
 	out->opened_seq = n->opened_seq;
 	out->effect = (enum effect)n->effect;
 	out->severity = (enum severity)n->severity;
@@ -187,7 +186,7 @@ void
 obl_free_all(struct obl_table *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		free(t->heap[i]);
+		free(t->heap[i].n);
 	for (size_t i = 0; i < t->strs.cap; i++)
 		if (t->strs.slots[i].h)
 			free(t->strs.slots[i].p);
@@ -301,8 +300,15 @@ obl_find(struct obl_table *t, const char *rule, const char *tenant, const char *
 	return okey_find(t, &k);
 }
 
+/*
+ * The heap orders entries by what they hold: it reads no node.  A node's
+ * heap_idx, written for every entry a climb moves, is a store to a random
+ * node among half a million: a cache miss that held up every later store.
+ * Those writes wait in idx_pend, their lines fetched meanwhile, and are done
+ * together when it fills or before anything reads a heap_idx.
+ */
 static bool
-before(const struct obl_node *a, const struct obl_node *b)
+before(const struct obl_hent *a, const struct obl_hent *b)
 {
 	if (a->deadline != b->deadline)
 		return a->deadline < b->deadline;
@@ -310,53 +316,71 @@ before(const struct obl_node *a, const struct obl_node *b)
 }
 
 static void
-heap_set(struct obl_table *t, size_t i, struct obl_node *n)
+idx_flush(struct obl_table *t)
 {
-	t->heap[i] = n;
-	n->heap_idx = (uint32_t)i;
+	for (size_t k = 0; k < t->n_idx_pend; k++)
+		t->idx_pend[k].n->heap_idx = t->idx_pend[k].i;
+	t->n_idx_pend = 0;
 }
 
 static void
+heap_set(struct obl_table *t, size_t i, struct obl_hent e)
+{
+	t->heap[i] = e;
+	if (t->n_idx_pend == AUPD_ARRAY_LEN(t->idx_pend))
+		idx_flush(t);
+	__builtin_prefetch(&e.n->heap_idx, 1);
+	t->idx_pend[t->n_idx_pend].n = e.n;
+	t->idx_pend[t->n_idx_pend++].i = (uint32_t)i;
+}
+
+/* Both return where the entry ended. */
+static size_t
 sift_up(struct obl_table *t, size_t i)
 {
-	struct obl_node *n = t->heap[i];
+	struct obl_hent e = t->heap[i];
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (!before(n, t->heap[parent]))
+		if (!before(&e, &t->heap[parent]))
 			break;
 		heap_set(t, i, t->heap[parent]);
 		i = parent;
 	}
-	heap_set(t, i, n);
+	heap_set(t, i, e);
+	return i;
 }
 
-static void
+static size_t
 sift_down(struct obl_table *t, size_t i)
 {
-	struct obl_node *n = t->heap[i];
+	struct obl_hent e = t->heap[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= t->n)
 			break;
-		if (c + 1 < t->n && before(t->heap[c + 1], t->heap[c]))
+		if (c + 1 < t->n && before(&t->heap[c + 1], &t->heap[c]))
 			c++;
-		if (!before(t->heap[c], n))
+		if (!before(&t->heap[c], &e))
 			break;
 		heap_set(t, i, t->heap[c]);
 		i = c;
 	}
-	heap_set(t, i, n);
+	heap_set(t, i, e);
+	return i;
 }
 
 /* Takes n out of the heap and the map; the caller frees it with node_free(). */
 static void
 unlink_node(struct obl_table *t, struct obl_node *n)
 {
-	size_t i = n->heap_idx;
+	size_t i;
+
+	idx_flush(t);
+	i = n->heap_idx;
 	uint32_t h = key_hash(n->rule, hash_bytes(n->strs, n->tenant_len),
 			      hash_bytes(node_rid(n), n->rid_len));
 	bool found = false;
@@ -381,11 +405,8 @@ unlink_node(struct obl_table *t, struct obl_node *n)
 	}
 	t->n--;
 	if (i != t->n) {
-		struct obl_node *moved = t->heap[t->n];
-
-		heap_set(t, i, moved);
-		sift_down(t, i);
-		sift_up(t, moved->heap_idx);
+		heap_set(t, i, t->heap[t->n]);
+		sift_up(t, sift_down(t, i));
 	}
 	if (t->old.slots) /* a move goes on while only discharges and expiries come */
 		map_move(t, MAP_MOVE_STEP);
@@ -404,8 +425,6 @@ okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 		abort();
 	n = xmalloc(offsetof(struct obl_node, strs) + k->tl + k->il + bl + 3);
 	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
-	n->order = t->next_order++;
-	n->deadline = o->deadline;
 	n->opened_seq = o->opened_seq;
 	n->tenant_len = (uint16_t)k->tl;
 	n->rid_len = (uint32_t)k->il;
@@ -422,7 +441,8 @@ okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->heap = xrealloc(t->heap, t->cap * sizeof(*t->heap));
 	}
-	heap_set(t, t->n++, n);
+	heap_set(t, t->n++,
+		 (struct obl_hent){.deadline = o->deadline, .order = t->next_order++, .n = n});
 	sift_up(t, t->n - 1);
 	map_insert(t, okey_hash(k, n->rule), n);
 	return n;
@@ -463,8 +483,12 @@ obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation 
 void
 obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out)
 {
+	aupd_time deadline;
+
+	idx_flush(t);
+	deadline = t->heap[n->heap_idx].deadline;
 	unlink_node(t, n);
-	node_export(n, OBL_DISCHARGE, out);
+	node_export(n, deadline, OBL_DISCHARGE, out);
 	node_free(t, n);
 }
 
@@ -474,15 +498,16 @@ obl_take_due(struct obl_table *t, aupd_time now, struct obligation **out)
 	size_t k = 0, cap = 0;
 
 	*out = NULL;
-	while (t->n > 0 && t->heap[0]->deadline <= now) {
-		struct obl_node *n = t->heap[0];
+	while (t->n > 0 && t->heap[0].deadline <= now) {
+		struct obl_node *n = t->heap[0].n;
+		aupd_time deadline = t->heap[0].deadline;
 
 		unlink_node(t, n);
 		if (k == cap) {
 			cap = cap ? cap * 2 : 8;
 			*out = xrealloc(*out, cap * sizeof(**out));
 		}
-		node_export(n, OBL_OPEN, &(*out)[k++]);
+		node_export(n, deadline, OBL_OPEN, &(*out)[k++]);
 		node_free(t, n);
 	}
 	return k;
@@ -501,7 +526,7 @@ obl_bytes(const struct obl_table *t)
 		   (t->map.cap + t->old.cap + t->strs.cap) * sizeof(struct hslot);
 
 	for (size_t i = 0; i < t->n; i++) {
-		const struct obl_node *n = t->heap[i];
+		const struct obl_node *n = t->heap[i].n;
 
 		b += offsetof(struct obl_node, strs) + n->tenant_len + n->rid_len +
 		     strlen(node_opened_by(n)) + 3;

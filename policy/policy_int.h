@@ -659,6 +659,13 @@ size_t window_entries(const struct window *win, size_t *bytes);
 
 struct obl_node;
 
+/* A heap entry: what the heap orders by, beside the node. */
+struct obl_hent {
+	aupd_time deadline;
+	uint64_t order; /* opening order: ties of deadline pop in it */
+	struct obl_node *n;
+};
+
 struct obl_table {
 	struct htab map; /* (rule, tenant, resource id) -> struct obl_node */
 	/*
@@ -670,7 +677,12 @@ struct obl_table {
 	struct htab old;
 	size_t mig;
 	struct htab strs; /* rule ids, interned */
-	struct obl_node **heap; /* by (deadline, opening order) */
+	struct obl_hent *heap; /* by (deadline, opening order) */
+	struct {
+		struct obl_node *n;
+		uint32_t i;
+	} idx_pend[32]; /* heap_idx writes not done yet */
+	size_t n_idx_pend;
 	size_t n, cap;
 	uint64_t next_order;
 };
