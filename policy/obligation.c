@@ -210,6 +210,13 @@ okey_init(const struct obl_table *t, struct obl_key *k, const char *rule, const 
 	k->rh = hash_bytes(rule, k->rl);
 	k->irule = istr_find(t, rule, k->rl, k->rh, NULL);
 	k->th = k->ih = 0;
+	k->node = NULL;
+}
+
+static size_t
+node_size(const struct obl_key *k, size_t bl)
+{
+	return offsetof(struct obl_node, strs) + k->tl + k->il + bl + 3;
 }
 
 /* The key's hash in the map (its tenant's and resource id's hashes computed once). */
@@ -423,7 +430,8 @@ okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 	/* tenants are at most 128 characters (event validation): 16 bits hold them */
 	if (k->il > UINT32_MAX / 2 || k->tl > UINT16_MAX || t->n >= UINT32_MAX)
 		abort();
-	n = xmalloc(offsetof(struct obl_node, strs) + k->tl + k->il + bl + 3);
+	n = k->node ? k->node : xmalloc(node_size(k, bl));
+	k->node = NULL;
 	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
 	n->opened_seq = o->opened_seq;
 	n->tenant_len = (uint16_t)k->tl;
@@ -463,6 +471,13 @@ obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct o
 	uint32_t h;
 
 	okey_init(t, k, o->rule, o->tenant, o->resource_id);
+	/*
+	 * Most keys are new: their node is allocated now and its lines fetched
+	 * for writing, so that filling it does not stall on them.
+	 */
+	k->node = xmalloc(node_size(k, strlen(o->opened_by ? o->opened_by : "")));
+	__builtin_prefetch(k->node, 1);
+	__builtin_prefetch((char *)k->node + 64, 1);
 	if (!k->irule || !t->map.cap)
 		return;
 	h = okey_hash(k, k->irule);
@@ -474,8 +489,11 @@ obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct o
 bool
 obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 {
-	if (okey_find(t, k))
+	if (okey_find(t, k)) {
+		free(k->node);
+		k->node = NULL;
 		return false;
+	}
 	okey_open(t, k, o);
 	return true;
 }

@@ -693,6 +693,7 @@ struct obl_key {
 	size_t rl, tl, il;
 	uint64_t rh, th, ih;
 	struct istr *irule; /* NULL: no open obligation names the rule */
+	struct obl_node *node; /* obl_open_prepare(): the node to fill if the key is new */
 };
 
 void obl_init(struct obl_table *t);
