@@ -253,7 +253,8 @@ eval_retention(const struct rule *r, const struct cond *when, const struct cond 
 		 */
 		push_obligation(out, &o);
 		if (st->n_pend < AUPD_ARRAY_LEN(st->pend)) {
-			obl_open_prepare(&st->obl, &o, &st->pend[st->n_pend].k);
+			obl_open_prepare(&st->obl, &o, r->id_len, r->id_hash,
+					 &st->pend[st->n_pend].k);
 			st->pend[st->n_pend++].idx = out->n_obligations - 1;
 		} else if (!obl_open(&st->obl, &o)) {
 			out->n_obligations--;

@@ -198,19 +198,28 @@ obl_free_all(struct obl_table *t)
 }
 
 static void
-okey_init(const struct obl_table *t, struct obl_key *k, const char *rule, const char *tenant,
-	  const char *rid)
+okey_init_rule(const struct obl_table *t, struct obl_key *k, const char *rule, size_t rl,
+	       uint64_t rh, const char *tenant, const char *rid)
 {
 	k->rule = rule;
 	k->tenant = tenant;
 	k->rid = rid;
-	k->rl = strlen(rule);
+	k->rl = rl;
 	k->tl = strlen(tenant);
 	k->il = strlen(rid);
-	k->rh = hash_bytes(rule, k->rl);
+	k->rh = rh;
 	k->irule = istr_find(t, rule, k->rl, k->rh, NULL);
 	k->th = k->ih = 0;
 	k->node = NULL;
+}
+
+static void
+okey_init(const struct obl_table *t, struct obl_key *k, const char *rule, const char *tenant,
+	  const char *rid)
+{
+	size_t rl = strlen(rule);
+
+	okey_init_rule(t, k, rule, rl, hash_bytes(rule, rl), tenant, rid);
 }
 
 static size_t
@@ -466,11 +475,12 @@ obl_open(struct obl_table *t, const struct obligation *o)
 }
 
 void
-obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct obl_key *k)
+obl_open_prepare(const struct obl_table *t, const struct obligation *o, size_t rule_len,
+		 uint64_t rule_hash, struct obl_key *k)
 {
 	uint32_t h;
 
-	okey_init(t, k, o->rule, o->tenant, o->resource_id);
+	okey_init_rule(t, k, o->rule, rule_len, rule_hash, o->tenant, o->resource_id);
 	/*
 	 * Most keys are new: their node is allocated now and its lines fetched
 	 * for writing, so that filling it does not stall on them.

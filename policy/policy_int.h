@@ -470,6 +470,8 @@ struct exemption;
 
 struct rule {
 	const char *id;
+	size_t id_len;
+	uint64_t id_hash; /* hash_bytes() of id, for the obligations' keys */
 	const char *description;
 	const char *file;
 	int line;
@@ -708,7 +710,8 @@ bool obl_open(struct obl_table *t, const struct obligation *o);
  * slot of the table, a cache miss, so that the second, called after other
  * work and before any other change to the table, finds it loaded.
  */
-void obl_open_prepare(const struct obl_table *t, const struct obligation *o, struct obl_key *k);
+void obl_open_prepare(const struct obl_table *t, const struct obligation *o, size_t rule_len,
+		      uint64_t rule_hash, struct obl_key *k);
 bool obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation *o);
 /* Removes n and copies it into out (owned strings, op OBL_DISCHARGE). */
 void obl_discharge(struct obl_table *t, struct obl_node *n, struct obligation *out);

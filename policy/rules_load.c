@@ -624,6 +624,10 @@ ruleset_load(const char *const *paths, size_t n_paths, const struct ruleset_opts
 	load_all(&ld);
 	if (dl->n == errors) {
 		ruleset_build_index(rs);
+		for (size_t i = 0; i < rs->n_rules; i++) {
+			rs->rules[i].id_len = strlen(rs->rules[i].id);
+			rs->rules[i].id_hash = hash_bytes(rs->rules[i].id, rs->rules[i].id_len);
+		}
 		/* every field a rule names, looked up in each dataset once */
 		for (size_t i = 0; i < rs->n_datasets; i++)
 			for (size_t k = 0; k < rs->n_res_keys; k++)
