@@ -213,6 +213,7 @@ struct evctx {
 };
 
 void path_get_slow(const struct path *p, struct evctx *c, struct value *out);
+/* Fills c->res[] (ruleset res_keys order): what ctx_resource() gives for each name. */
 void ctx_resolve(struct evctx *c);
 
 /*
@@ -237,9 +238,9 @@ path_get(const struct path *p, struct evctx *c, struct value *out)
 	}
 	path_get_slow(p, c, out);
 }
+
 /* A resource field, the event's own or else its dataset's; NULL when missing. */
 const char *ctx_resource(struct evctx *c, const char *key);
-/* ctx_resolve() fills c->res[] (ruleset res_keys order): what ctx_resource() would give each name. */
 
 /* ctx_resource() through the per-event cache slot `id` (-1: no slot). */
 static inline const char *

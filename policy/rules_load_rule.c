@@ -170,7 +170,7 @@ static bool
 load_reuse(struct loader *ld, yaml_node_t *keynode, yaml_node_t *v, struct reuse_spec *r)
 {
 	static const char *const unknown_names[] = {"deny", "allow"};
-	struct path purpose = {.kind = P_PURPOSE, .text = "purpose"};
+	struct path purpose = {.kind = P_PURPOSE, .text = "purpose", .key_id = -1};
 	yaml_node_t *n;
 	bool ok = true;
 

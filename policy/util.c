@@ -151,7 +151,8 @@ xcalloc_table(size_t n, size_t size)
 	size_t bytes, len;
 	char *p, *a;
 
-	if (size && n > SIZE_MAX / size)
+	/* the mapping is rounded up to whole huge pages, one more for the alignment */
+	if (size && n > (SIZE_MAX - 2 * HUGE_PAGE) / size)
 		oom();
 	bytes = n * size;
 	if (bytes < HUGE_TABLE_MIN)

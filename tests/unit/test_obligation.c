@@ -216,8 +216,8 @@ START_TEST(due_over_many_hours_against_a_model)
 	char rid[32], tenant[16];
 	uint64_t order = 0;
 	aupd_time now = -20 * hour;
-	unsigned x = 4242;
-	size_t left = 0, takes = 0, taken = 0;
+	uint64_t x = 4242;
+	size_t left = 0, takes = 0, taken = 0, ties = 0;
 
 	obl_init(&t);
 	for (int step = 0; step < 40000; step++) {
@@ -225,18 +225,24 @@ START_TEST(due_over_many_hours_against_a_model)
 		struct obligation o;
 		struct obl_node *nd;
 
-		x = x * 1103515245 + 12345;
-		i = (int)((x >> 8) % N);
+		x ^= x << 13; /* xorshift64 */
+		x ^= x >> 7;
+		x ^= x << 17;
+		i = (int)(x % N);
 		snprintf(rid, sizeof(rid), "r/%d", i);
 		snprintf(tenant, sizeof(tenant), "t%d", i % 13);
 		nd = obl_find(&t, "ret", tenant, rid);
 		ck_assert_int_eq(nd != NULL, m[i].open);
 		if (!nd) {
-			/* due from 20 hours before `now` to 280 after; a quarter on the hour */
-			aupd_time d = now + (aupd_time)((x >> 4) % 300) * hour - 20 * hour;
+			/*
+			 * Due from 20 hours before `now` to 280 after: a quarter
+			 * exactly on an hour (so that many share a deadline and
+			 * come out in opening order), the rest anywhere in it.
+			 */
+			aupd_time d = (now / hour + (aupd_time)((x >> 20) % 300) - 20) * hour;
 
-			if ((x >> 20) % 4)
-				d += (aupd_time)((x >> 12) % (unsigned)hour);
+			if ((x >> 40) % 4)
+				d += (aupd_time)((x >> 8) % (uint64_t)hour);
 			o = ob("ret", tenant, rid, d, "ev");
 			ck_assert(obl_open(&t, &o));
 			m[i] = (struct model){.deadline = d, .order = order++, .open = true};
@@ -255,7 +261,7 @@ START_TEST(due_over_many_hours_against_a_model)
 			size_t n, k = 0;
 
 			/* mostly forward, by up to 3 hours; now and then back by one */
-			now += (x >> 24) % 8 == 0 ? -hour : (aupd_time)((x >> 6) % (3 * (unsigned)hour));
+			now += (x >> 50) % 8 == 0 ? -hour : (aupd_time)((x >> 4) % (3 * (uint64_t)hour));
 			for (int j = 0; j < N; j++)
 				if (m[j].open && m[j].deadline <= now)
 					want[k++] = j;
@@ -271,6 +277,8 @@ START_TEST(due_over_many_hours_against_a_model)
 					want[b] = want[b - 1];
 				want[b] = v;
 			}
+			for (size_t a = 1; a < k; a++)
+				ties += m[want[a]].deadline == m[want[a - 1]].deadline;
 			n = obl_take_due(&t, now, &due);
 			ck_assert_uint_eq(n, k);
 			for (size_t a = 0; a < n; a++) {
@@ -289,7 +297,9 @@ START_TEST(due_over_many_hours_against_a_model)
 		}
 	}
 	ck_assert_uint_gt(taken, 1500);
+	ck_assert_uint_gt(ties, 200); /* taken together with the same deadline */
 	ck_assert_uint_gt(left, 1000); /* and many still waiting */
+	ck_assert_int_gt(now, 100 * hour); /* time went forward overall */
 	obl_free_all(&t);
 	free(m);
 	free(want);

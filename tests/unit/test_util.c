@@ -2,10 +2,12 @@
 #include "aupd/util.h"
 #include "testutil.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* Microseconds since the epoch of a UTC civil time, computed by the C library. */
@@ -459,6 +461,16 @@ START_TEST(tables_zeroed_aligned_and_freed)
 			ck_assert_uint_eq(p[bytes - 1], 0);
 			memset(p, 0xa5, bytes); /* every byte is ours (ASan and valgrind check) */
 			xfree_table(p, n, 16);
+			if (bytes >= HUGE_TABLE_MIN) {
+				/* the whole mapping went: its first and last page are unmapped */
+				size_t len = (bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+				unsigned char v;
+
+				ck_assert_int_eq(mincore(p, 4096, &v), -1);
+				ck_assert_int_eq(errno, ENOMEM);
+				ck_assert_int_eq(mincore(p + len - 4096, 4096, &v), -1);
+				ck_assert_int_eq(errno, ENOMEM);
+			}
 		}
 	}
 	xfree_table(NULL, 1 << 20, 16);
