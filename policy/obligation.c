@@ -320,8 +320,8 @@ obl_find(struct obl_table *t, const char *rule, const char *tenant, const char *
  * The heap orders entries by what they hold: it reads no node.  A node's
  * heap_idx, written for every entry a climb moves, is a store to a random
  * node among half a million: a cache miss that held up every later store.
- * Those writes wait in idx_pend, their lines fetched meanwhile, and are done
- * together when it fills or before anything reads a heap_idx.
+ * Those writes wait in idx_pend and are done together, when it fills or
+ * before anything reads a heap_idx.
  */
 static bool
 before(const struct obl_hent *a, const struct obl_hent *b)
@@ -345,7 +345,6 @@ heap_set(struct obl_table *t, size_t i, struct obl_hent e)
 	t->heap[i] = e;
 	if (t->n_idx_pend == AUPD_ARRAY_LEN(t->idx_pend))
 		idx_flush(t);
-	__builtin_prefetch(&e.n->heap_idx, 1);
 	t->idx_pend[t->n_idx_pend].n = e.n;
 	t->idx_pend[t->n_idx_pend++].i = (uint32_t)i;
 }

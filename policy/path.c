@@ -155,17 +155,22 @@ path_parse(const char *s, enum path_ctx ctx, struct arena *a, struct path *out, 
 	return -1;
 }
 
+/* The event's dataset, named `name` (its resource.dataset), looked up once per event. */
 static const struct dataset *
-ctx_dataset(struct evctx *c)
+ctx_dataset_named(struct evctx *c, const char *name)
 {
 	if (!c->ds_done) {
-		const char *name;
-
 		c->ds_done = true;
-		if (c->rs->n_datasets && (name = event_resource(c->ev, "dataset")))
+		if (c->rs->n_datasets && name)
 			c->ds = strmap_get(&c->rs->dataset_map, name, NULL);
 	}
 	return c->ds;
+}
+
+static const struct dataset *
+ctx_dataset(struct evctx *c)
+{
+	return c->ds_done ? c->ds : ctx_dataset_named(c, event_resource(c->ev, "dataset"));
 }
 
 const char *
@@ -213,12 +218,7 @@ ctx_resolve(struct evctx *c)
 			}
 		}
 	}
-	if (!c->ds_done) {
-		c->ds_done = true;
-		if (rs->n_datasets && c->res[RES_KEY_DATASET])
-			c->ds = strmap_get(&rs->dataset_map, c->res[RES_KEY_DATASET], NULL);
-	}
-	if (!(ds = c->ds))
+	if (!(ds = ctx_dataset_named(c, c->res[RES_KEY_DATASET])))
 		return;
 	for (size_t j = 0; j < rs->n_res_keys; j++)
 		if (!c->res[j])

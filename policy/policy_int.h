@@ -216,29 +216,6 @@ void path_get_slow(const struct path *p, struct evctx *c, struct value *out);
 /* Fills c->res[] (ruleset res_keys order): what ctx_resource() gives for each name. */
 void ctx_resolve(struct evctx *c);
 
-/*
- * The value of a path for the event (or verdict, or overdue obligation) in
- * c.  The event's own strings, and resource fields once resolved, are read
- * here, inline: they are most of the paths conditions test.
- */
-static inline void
-path_get(const struct path *p, struct evctx *c, struct value *out)
-{
-	if (p->ev_off && c->ev) {
-		out->s = *(const char *const *)(const void *)((const char *)c->ev + p->ev_off - 1);
-		out->k = out->s ? V_STR : V_MISSING;
-		return;
-	}
-	if (p->kind == P_RESOURCE && p->key_id >= 0 && !p->created && c->ev && !c->uncached) {
-		if (!c->res_done)
-			ctx_resolve(c);
-		out->s = c->res[p->key_id];
-		out->k = out->s ? V_STR : V_MISSING;
-		return;
-	}
-	path_get_slow(p, c, out);
-}
-
 /* A resource field, the event's own or else its dataset's; NULL when missing. */
 const char *ctx_resource(struct evctx *c, const char *key);
 
@@ -253,6 +230,27 @@ ctx_resource_id(struct evctx *c, const char *key, int id)
 		ctx_resolve(c);
 	return c->res[id];
 }
+/*
+ * The value of a path for the event (or verdict, or overdue obligation) in
+ * c.  The event's own strings, and resource fields once resolved, are read
+ * here, inline: they are most of the paths conditions test.
+ */
+static inline void
+path_get(const struct path *p, struct evctx *c, struct value *out)
+{
+	if (p->ev_off && c->ev) {
+		out->s = *(const char *const *)(const void *)((const char *)c->ev + p->ev_off - 1);
+		out->k = out->s ? V_STR : V_MISSING;
+		return;
+	}
+	if (p->kind == P_RESOURCE && !p->created) {
+		out->s = ctx_resource_id(c, p->key, p->key_id);
+		out->k = out->s ? V_STR : V_MISSING;
+		return;
+	}
+	path_get_slow(p, c, out);
+}
+
 /* Renders a value as text for messages and group keys (missing: ""). */
 void value_render(const struct value *v, struct strbuf *sb);
 /* The value as a number for `sum`; 0 when missing or not numeric. */
