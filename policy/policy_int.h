@@ -660,6 +660,9 @@ size_t window_entries(const struct window *win, size_t *bytes);
 
 struct obl_node;
 
+/* Nodes of up to 16 * (OBL_NODE_CLASSES - 1) bytes come from the table's own chunks. */
+#define OBL_NODE_CLASSES 24
+
 /* A heap entry: what the heap orders by, beside the node. */
 struct obl_hent {
 	aupd_time deadline;
@@ -686,6 +689,12 @@ struct obl_table {
 	size_t n_idx_pend;
 	size_t n, cap;
 	uint64_t next_order;
+	/* node memory: chunks carved by size class, freed nodes kept per class (obligation.c) */
+	struct {
+		void *free[OBL_NODE_CLASSES];
+		char *next, *end; /* the newest chunk's unused part */
+		void *chunks;	  /* linked through their first word */
+	} pool;
 };
 
 /* The key of (rule, tenant, resource id) as far as the table knows its parts. */
@@ -709,7 +718,7 @@ bool obl_open(struct obl_table *t, const struct obligation *o);
  * slot of the table, a cache miss, so that the second, called after other
  * work and before any other change to the table, finds it loaded.
  */
-void obl_open_prepare(const struct obl_table *t, const struct obligation *o, size_t rule_len,
+void obl_open_prepare(struct obl_table *t, const struct obligation *o, size_t rule_len,
 		      uint64_t rule_hash, struct obl_key *k);
 bool obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation *o);
 /* Removes n and copies it into out (owned strings, op OBL_DISCHARGE). */

@@ -487,6 +487,96 @@ START_TEST(handed_out_obligations_own_their_strings)
 }
 END_TEST
 
+/* a string of n bytes from a seed, different for every (seed, n) */
+static char *
+fill(char *buf, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)('a' + (seed * 31 + i * 7) % 26);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Nodes come from the table's own chunks by size, and the largest from
+ * malloc (obligation.c): keys and event ids of every length, opened through
+ * the prepared path and the plain one, discharged, reopened over freed
+ * nodes of other sizes, handed out and freed with the table.  Every string
+ * must come back as it went in (ASan poisons a freed node; valgrind and
+ * LSan see the rest).
+ */
+START_TEST(nodes_of_every_size_keep_their_strings)
+{
+	enum { N = 240 };
+	static char tenants[N][130], rids[N][1000], bys[N][300];
+	struct obl_table t;
+	struct obligation o, out, *due;
+	bool open[N] = {0};
+	size_t n_open = 0, n_due;
+
+	obl_init(&t);
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < N; i++) {
+			if (open[i])
+				continue;
+			fill(tenants[i], 1 + i % 128, i);
+			fill(rids[i], (i * 37 + round * 101) % 997, i + 1000);
+			fill(bys[i], (i * 13 + round * 29) % 290, i + 2000 + round);
+			o = ob("retention", tenants[i], rids[i], 1000 + i, bys[i]);
+			if (i % 2) {
+				struct obl_key k;
+
+				obl_open_prepare(&t, &o, 9, hash_bytes("retention", 9), &k);
+				ck_assert(obl_open_finish(&t, &k, &o));
+				/* a prepared node for a key already open goes back */
+				obl_open_prepare(&t, &o, 9, hash_bytes("retention", 9), &k);
+				ck_assert(!obl_open_finish(&t, &k, &o));
+			} else {
+				ck_assert(obl_open(&t, &o));
+				ck_assert(!obl_open(&t, &o));
+			}
+			open[i] = true;
+			n_open++;
+		}
+		ck_assert_uint_eq(obl_count(&t), n_open);
+		/* a third of them, a different third each round, are deleted */
+		for (unsigned i = round; i < N; i += 3) {
+			struct obl_node *nd = obl_find(&t, "retention", tenants[i], rids[i]);
+
+			ck_assert_ptr_nonnull(nd);
+			obl_discharge(&t, nd, &out);
+			ck_assert_str_eq(out.tenant, tenants[i]);
+			ck_assert_str_eq(out.resource_id, rids[i]);
+			ck_assert_str_eq(out.opened_by, bys[i]);
+			ck_assert_int_eq(out.deadline, 1000 + i);
+			obligation_clear(&out);
+			open[i] = false;
+			n_open--;
+		}
+	}
+	/* half of what is left falls due; the rest goes with the table */
+	n_due = obl_take_due(&t, 1000 + N / 2 - 1, &due);
+	for (size_t j = 0; j < n_due; j++) {
+		unsigned i = (unsigned)(due[j].deadline - 1000);
+
+		ck_assert(open[i]);
+		ck_assert_str_eq(due[j].tenant, tenants[i]);
+		ck_assert_str_eq(due[j].resource_id, rids[i]);
+		ck_assert_str_eq(due[j].opened_by, bys[i]);
+		open[i] = false;
+		n_open--;
+		obligation_clear(&due[j]);
+	}
+	free(due);
+	ck_assert_uint_gt(n_due, 0);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(obl_find(&t, "retention", tenants[i], rids[i]) != NULL, open[i]);
+	ck_assert_uint_eq(obl_count(&t), n_open);
+	ck_assert_uint_gt(n_open, 0);
+	obl_free_all(&t);
+}
+END_TEST
+
 static Suite *
 obligation_suite(void)
 {
@@ -501,6 +591,7 @@ obligation_suite(void)
 	tcase_add_test(tc, map_grows_in_steps_against_a_model);
 	tcase_add_test(tc, handed_out_obligations_own_their_strings);
 	tcase_add_test(tc, htab_grows_through_large_tables);
+	tcase_add_test(tc, nodes_of_every_size_keep_their_strings);
 	suite_add_tcase(s, tc);
 	return s;
 }
