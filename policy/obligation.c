@@ -632,12 +632,8 @@ obl_bytes(const struct obl_table *t)
 	size_t b = t->cap * sizeof(*t->heap) +
 		   (t->map.cap + t->old.cap + t->strs.cap) * sizeof(struct hslot);
 
-	for (size_t i = 0; i < t->n; i++) {
-		const struct obl_node *n = t->heap[i].n;
-
-		b += offsetof(struct obl_node, strs) + n->tenant_len + n->rid_len +
-		     strlen(node_opened_by(n)) + 3;
-	}
+	for (size_t i = 0; i < t->n; i++)
+		b += node_bytes(t->heap[i].n);
 	for (size_t i = 0; i < t->strs.cap; i++)
 		if (t->strs.slots[i].h)
 			b += sizeof(struct istr) + ((struct istr *)t->strs.slots[i].p)->len + 1;
