@@ -56,68 +56,20 @@ node_bytes(const struct obl_node *n)
 }
 
 /*
- * Node memory.  Half the events of a biometric stream open an obligation,
- * and nodes are freed far less often than they are made (at deletion or
- * expiry, days later), so malloc found nothing in its per-thread cache and
- * took its long path: about 190 instructions a node, 3% of judging.  Nodes
- * are carved from chunks of NODE_CHUNK bytes instead, rounded up to
- * NODE_ALIGN; a freed node goes on its size's list for the next node of
- * that size.  Larger nodes (long tenant, resource or event ids) are
- * malloc's.  Chunks go back only with the table.
+ * Node memory from the table's pool (util.h, struct sizepool): half the
+ * events of a biometric stream open an obligation, and nodes are freed far
+ * less often than they are made (at deletion or expiry, days later).
  */
-#define NODE_ALIGN 16
-#define NODE_CHUNK (64 * 1024)
-_Static_assert(NODE_ALIGN >= _Alignof(struct obl_node) && NODE_ALIGN >= sizeof(void *),
-	       "a node's class keeps it aligned, and a free one holds the list's link");
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define NODE_POISON(p, size) ASAN_POISON_MEMORY_REGION(p, size)
-#define NODE_UNPOISON(p, size) ASAN_UNPOISON_MEMORY_REGION(p, size)
-#else
-#define NODE_POISON(p, size) ((void)(p), (void)(size))
-#define NODE_UNPOISON(p, size) ((void)(p), (void)(size))
-#endif
-
 static void *
 node_alloc(struct obl_table *t, size_t size)
 {
-	size_t c = (size + NODE_ALIGN - 1) / NODE_ALIGN;
-	char *n;
-
-	if (c >= OBL_NODE_CLASSES)
-		return xmalloc(size);
-	size = c * NODE_ALIGN;
-	if ((n = t->pool.free[c])) {
-		NODE_UNPOISON(n, size);
-		t->pool.free[c] = *(void **)n;
-		return n;
-	}
-	if ((size_t)(t->pool.end - t->pool.next) < size) {
-		char *chunk = xmalloc(NODE_CHUNK);
-
-		*(void **)chunk = t->pool.chunks;
-		t->pool.chunks = chunk;
-		t->pool.next = chunk + NODE_ALIGN;
-		t->pool.end = chunk + NODE_CHUNK;
-	}
-	n = t->pool.next;
-	t->pool.next += size;
-	return n;
+	return sizepool_alloc(&t->pool, size);
 }
 
 static void
 node_release(struct obl_table *t, void *n, size_t size)
 {
-	size_t c = (size + NODE_ALIGN - 1) / NODE_ALIGN;
-
-	if (c >= OBL_NODE_CLASSES) {
-		free(n);
-		return;
-	}
-	*(void **)n = t->pool.free[c];
-	t->pool.free[c] = n;
-	NODE_POISON(n, c * NODE_ALIGN);
+	sizepool_free(&t->pool, n, size);
 }
 
 static uint32_t
@@ -259,12 +211,9 @@ void
 obl_free_all(struct obl_table *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if ((node_bytes(t->heap[i].n) + NODE_ALIGN - 1) / NODE_ALIGN >= OBL_NODE_CLASSES)
-			free(t->heap[i].n); /* malloc's: the others go with their chunks */
-	for (void *c = t->pool.chunks, *next; c; c = next) {
-		next = *(void **)c;
-		free(c);
-	}
+		if (!sizepool_pooled(node_bytes(t->heap[i].n)))
+			free(t->heap[i].n); /* malloc's: the others go with the pool's chunks */
+	sizepool_release(&t->pool);
 	for (size_t i = 0; i < t->strs.cap; i++)
 		if (t->strs.slots[i].h)
 			free(t->strs.slots[i].p);

@@ -660,9 +660,6 @@ size_t window_entries(const struct window *win, size_t *bytes);
 
 struct obl_node;
 
-/* Nodes of up to 16 * (OBL_NODE_CLASSES - 1) bytes come from the table's own chunks. */
-#define OBL_NODE_CLASSES 24
-
 /* A heap entry: what the heap orders by, beside the node. */
 struct obl_hent {
 	aupd_time deadline;
@@ -689,12 +686,7 @@ struct obl_table {
 	size_t n_idx_pend;
 	size_t n, cap;
 	uint64_t next_order;
-	/* node memory: chunks carved by size class, freed nodes kept per class (obligation.c) */
-	struct {
-		void *free[OBL_NODE_CLASSES];
-		char *next, *end; /* the newest chunk's unused part */
-		void *chunks;	  /* linked through their first word */
-	} pool;
+	struct sizepool pool; /* the nodes' memory */
 };
 
 /* The key of (rule, tenant, resource id) as far as the table knows its parts. */

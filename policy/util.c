@@ -183,6 +183,34 @@ xfree_table(void *p, size_t n, size_t size)
 		munmap(p, table_len(n * size));
 }
 
+void *
+sizepool_carve(struct sizepool *p, size_t size)
+{
+	char *o;
+
+	if ((size_t)(p->end - p->next) < size) {
+		char *chunk = xmalloc(SIZEPOOL_CHUNK);
+
+		*(void **)chunk = p->chunks;
+		p->chunks = chunk;
+		p->next = chunk + SIZEPOOL_ALIGN;
+		p->end = chunk + SIZEPOOL_CHUNK;
+	}
+	o = p->next;
+	p->next += size;
+	return o;
+}
+
+void
+sizepool_release(struct sizepool *p)
+{
+	for (void *c = p->chunks, *next; c; c = next) {
+		next = *(void **)c;
+		free(c);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
 char *
 xstrdup(const char *s)
 {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define AUPD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -58,6 +59,78 @@ void *xrealloc(void *p, size_t n);
 #define HUGE_TABLE_MIN ((size_t)4 << 20)
 void *xcalloc_table(size_t n, size_t size);
 void xfree_table(void *p, size_t n, size_t size);
+/*
+ * Memory for many small objects that are made far more often than freed
+ * (obligation nodes, window groups): malloc then rarely finds one in its
+ * per-thread cache and takes its long path, about 190 instructions each.
+ * A pool carves objects from chunks of SIZEPOOL_CHUNK bytes, rounded up to
+ * SIZEPOOL_ALIGN, and keeps a freed one on its size's list for the next of
+ * that size.  Objects over SIZEPOOL_MAX bytes are malloc's: sizepool_free()
+ * frees them, sizepool_release() does not (its owner frees those it still
+ * holds, then releases the chunks).  The caller knows each object's size;
+ * the pool keeps no header.  Under ASan a freed object is poisoned.  A
+ * zeroed struct sizepool is an empty pool; one thread at a time.
+ */
+#define SIZEPOOL_ALIGN 16
+#define SIZEPOOL_CLASSES 24
+#define SIZEPOOL_MAX (SIZEPOOL_ALIGN * (SIZEPOOL_CLASSES - 1))
+#define SIZEPOOL_CHUNK ((size_t)64 << 10)
+struct sizepool {
+	void *free[SIZEPOOL_CLASSES]; /* by size class, linked through their first word */
+	char *next, *end;	      /* the newest chunk's unused part */
+	void *chunks;		      /* linked through their first word */
+};
+
+_Static_assert(SIZEPOOL_ALIGN >= sizeof(void *) && SIZEPOOL_ALIGN >= _Alignof(max_align_t),
+	       "a free object holds its list's link, and every object is aligned for anything");
+void *sizepool_carve(struct sizepool *p, size_t size);
+void sizepool_release(struct sizepool *p);
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SIZEPOOL_POISON(ptr, size) ASAN_POISON_MEMORY_REGION(ptr, size)
+#define SIZEPOOL_UNPOISON(ptr, size) ASAN_UNPOISON_MEMORY_REGION(ptr, size)
+#else
+#define SIZEPOOL_POISON(ptr, size) ((void)(ptr), (void)(size))
+#define SIZEPOOL_UNPOISON(ptr, size) ((void)(ptr), (void)(size))
+#endif
+
+static inline bool
+sizepool_pooled(size_t size)
+{
+	return size <= SIZEPOOL_MAX;
+}
+
+static inline void *
+sizepool_alloc(struct sizepool *p, size_t size)
+{
+	size_t c = (size + SIZEPOOL_ALIGN - 1) / SIZEPOOL_ALIGN;
+	void *o;
+
+	if (!sizepool_pooled(size))
+		return xmalloc(size);
+	if ((o = p->free[c])) {
+		SIZEPOOL_UNPOISON(o, c * SIZEPOOL_ALIGN);
+		p->free[c] = *(void **)o;
+		return o;
+	}
+	return sizepool_carve(p, c * SIZEPOOL_ALIGN);
+}
+
+static inline void
+sizepool_free(struct sizepool *p, void *o, size_t size)
+{
+	size_t c = (size + SIZEPOOL_ALIGN - 1) / SIZEPOOL_ALIGN;
+
+	if (!sizepool_pooled(size)) {
+		free(o);
+		return;
+	}
+	*(void **)o = p->free[c];
+	p->free[c] = o;
+	SIZEPOOL_POISON(o, c * SIZEPOOL_ALIGN);
+}
+
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

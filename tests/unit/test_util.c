@@ -444,6 +444,47 @@ END_TEST
  * aligned (the start of a huge page); smaller ones come from malloc.  Both
  * are zeroed and wholly writable, and go back with xfree_table().
  */
+/*
+ * A pool hands out aligned objects that do not overlap, takes a freed one
+ * back for the next of its size class only, and leaves objects over
+ * SIZEPOOL_MAX to malloc (valgrind and LSan: nothing leaks once they and the
+ * chunks are freed).
+ */
+START_TEST(sizepool_objects_of_every_size)
+{
+	enum { N = SIZEPOOL_MAX + 64 };
+	static unsigned char *obj[N + 1];
+	struct sizepool p = {0};
+	void *again;
+
+	for (size_t size = 1; size <= N; size++) {
+		obj[size] = sizepool_alloc(&p, size);
+		ck_assert_uint_eq((uintptr_t)obj[size] % SIZEPOOL_ALIGN, 0);
+		memset(obj[size], (int)(size & 0xff), size);
+	}
+	/* every byte still what its own object wrote: nothing overlaps */
+	for (size_t size = 1; size <= N; size++)
+		for (size_t i = 0; i < size; i++)
+			ck_assert_uint_eq(obj[size][i], size & 0xff);
+	/* a freed object comes back for a size of its class, not for another */
+	sizepool_free(&p, obj[40], 40);
+	again = sizepool_alloc(&p, 100);
+	ck_assert_ptr_ne(again, obj[40]);
+	sizepool_free(&p, again, 100);
+	ck_assert_ptr_eq(sizepool_alloc(&p, 33), obj[40]);
+	obj[40] = NULL;
+	ck_assert_ptr_eq(sizepool_alloc(&p, 100), again);
+	sizepool_free(&p, again, 100);
+	/* its owner frees what malloc made, then the chunks go */
+	for (size_t size = 1; size <= N; size++)
+		if (!sizepool_pooled(size))
+			sizepool_free(&p, obj[size], size);
+	ck_assert(sizepool_pooled(SIZEPOOL_MAX) && !sizepool_pooled(SIZEPOOL_MAX + 1));
+	sizepool_release(&p);
+	ck_assert_ptr_null(p.chunks);
+}
+END_TEST
+
 START_TEST(tables_zeroed_aligned_and_freed)
 {
 	static const size_t counts[] = {1, 1000, HUGE_TABLE_MIN / 16 - 1, HUGE_TABLE_MIN / 16,
@@ -510,6 +551,7 @@ util_suite(void)
 
 	tc = tcase_create("memory");
 	tcase_add_test(tc, tables_zeroed_aligned_and_freed);
+	tcase_add_test(tc, sizepool_objects_of_every_size);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -155,15 +155,16 @@ random_stream(unsigned seed, int64_t W, int64_t jitter, bool fractional, size_t 
  * Like random_stream, over 64 groups, with sweeps at the current time between
  * events: a sweep may free or trim only what no later event (at most
  * `jitter` late, below the slack) can count, so every total stays exact;
- * and a sweep far ahead leaves nothing.
+ * and a sweep far ahead leaves nothing.  With long_keys, group g's key is
+ * 13 * g bytes longer: groups of every size made, grown, trimmed and freed.
  */
 static void
-random_stream_swept(unsigned seed, int64_t W, int64_t jitter, size_t n)
+random_stream_swept(unsigned seed, int64_t W, int64_t jitter, size_t n, bool long_keys)
 {
 	struct window *w = window_new(W, false);
 	struct rec *v = calloc(n, sizeof(*v));
 	aupd_time clock = T0;
-	char key[16];
+	char key[1024];
 
 	srand(seed);
 	for (size_t i = 0; i < n; i++) {
@@ -174,6 +175,12 @@ random_stream_swept(unsigned seed, int64_t W, int64_t jitter, size_t n)
 		v[i].group = rand() % 64;
 		v[i].amount = (double)(rand() % 100);
 		snprintf(key, sizeof(key), "g%d", v[i].group);
+		if (long_keys) {
+			size_t len = strlen(key);
+
+			memset(key + len, 'a' + v[i].group % 26, (size_t)v[i].group * 13);
+			key[len + (size_t)v[i].group * 13] = '\0';
+		}
 		got = add(w, key, v[i].t, v[i].amount);
 		want = recount(v, i + 1, v[i].group, v[i].t, W);
 		ck_assert_msg(got == want, "seed %u event %zu: window total %.17g, recount %.17g",
@@ -191,9 +198,10 @@ random_stream_swept(unsigned seed, int64_t W, int64_t jitter, size_t n)
 START_TEST(random_swept)
 {
 	for (unsigned seed = 300; seed < 306; seed++) {
-		random_stream_swept(seed, 10 * AUPD_USEC, 0, 3000);
-		random_stream_swept(seed + 100, H, 55 * 60 * AUPD_USEC, 3000);
-		random_stream_swept(seed + 200, 6 * H, 5 * H, 3000);
+		random_stream_swept(seed, 10 * AUPD_USEC, 0, 3000, false);
+		random_stream_swept(seed + 100, H, 55 * 60 * AUPD_USEC, 3000, false);
+		random_stream_swept(seed + 200, 6 * H, 5 * H, 3000, false);
+		random_stream_swept(seed + 300, H, 55 * 60 * AUPD_USEC, 3000, true);
 	}
 }
 END_TEST
