@@ -55,23 +55,6 @@ node_bytes(const struct obl_node *n)
 	       strlen(node_opened_by(n)) + 3;
 }
 
-/*
- * Node memory from the table's pool (util.h, struct sizepool): half the
- * events of a biometric stream open an obligation, and nodes are freed far
- * less often than they are made (at deletion or expiry, days later).
- */
-static void *
-node_alloc(struct obl_table *t, size_t size)
-{
-	return sizepool_alloc(&t->pool, size);
-}
-
-static void
-node_release(struct obl_table *t, void *n, size_t size)
-{
-	sizepool_free(&t->pool, n, size);
-}
-
 static uint32_t
 key_hash(const struct istr *rule, uint64_t tenant_h, uint64_t rid_h)
 {
@@ -204,7 +187,7 @@ static void
 node_free(struct obl_table *t, struct obl_node *n)
 {
 	istr_put(t, n->rule);
-	node_release(t, n, node_bytes(n));
+	sizepool_free(&t->pool, n, node_bytes(n));
 }
 
 void
@@ -465,7 +448,7 @@ okey_open(struct obl_table *t, struct obl_key *k, const struct obligation *o)
 	/* tenants are at most 128 characters (event validation): 16 bits hold them */
 	if (k->il > UINT32_MAX / 2 || k->tl > UINT16_MAX || t->n >= UINT32_MAX)
 		abort();
-	n = k->node ? k->node : node_alloc(t, node_size(k, bl));
+	n = k->node ? k->node : sizepool_alloc(&t->pool, node_size(k, bl));
 	k->node = NULL;
 	n->rule = istr_hold(t, k->irule, k->rule, k->rl, k->rh);
 	n->opened_seq = o->opened_seq;
@@ -511,7 +494,7 @@ obl_open_prepare(struct obl_table *t, const struct obligation *o, size_t rule_le
 	 * Most keys are new: their node is allocated now and its lines fetched
 	 * for writing, so that filling it does not stall on them.
 	 */
-	k->node = node_alloc(t, node_size(k, strlen(o->opened_by ? o->opened_by : "")));
+	k->node = sizepool_alloc(&t->pool, node_size(k, strlen(o->opened_by ? o->opened_by : "")));
 	__builtin_prefetch(k->node, 1);
 	__builtin_prefetch((char *)k->node + 64, 1);
 	if (!k->irule || !t->map.cap)
@@ -527,8 +510,8 @@ obl_open_finish(struct obl_table *t, struct obl_key *k, const struct obligation 
 {
 	if (okey_find(t, k)) {
 		if (k->node) /* obl_open() prepares none */
-			node_release(t, k->node,
-				     node_size(k, strlen(o->opened_by ? o->opened_by : "")));
+			sizepool_free(&t->pool, k->node,
+				      node_size(k, strlen(o->opened_by ? o->opened_by : "")));
 		k->node = NULL;
 		return false;
 	}

@@ -61,7 +61,7 @@ void *xcalloc_table(size_t n, size_t size);
 void xfree_table(void *p, size_t n, size_t size);
 /*
  * Memory for many small objects that are made far more often than freed
- * (obligation nodes, window groups): malloc then rarely finds one in its
+ * (obligation nodes): malloc then rarely finds one in its
  * per-thread cache and takes its long path, about 190 instructions each.
  * A pool carves objects from chunks of SIZEPOOL_CHUNK bytes, rounded up to
  * SIZEPOOL_ALIGN, and keeps a freed one on its size's list for the next of
@@ -83,6 +83,8 @@ struct sizepool {
 
 _Static_assert(SIZEPOOL_ALIGN >= sizeof(void *) && SIZEPOOL_ALIGN >= _Alignof(max_align_t),
 	       "a free object holds its list's link, and every object is aligned for anything");
+_Static_assert(SIZEPOOL_CHUNK >= SIZEPOOL_ALIGN + SIZEPOOL_MAX,
+	       "a chunk holds its link and the largest pooled object");
 void *sizepool_carve(struct sizepool *p, size_t size);
 void sizepool_release(struct sizepool *p);
 
@@ -101,10 +103,17 @@ sizepool_pooled(size_t size)
 	return size <= SIZEPOOL_MAX;
 }
 
+/* The size class: objects of class c take c * SIZEPOOL_ALIGN bytes (0 bytes take 16). */
+static inline size_t
+sizepool_class(size_t size)
+{
+	return size ? (size + SIZEPOOL_ALIGN - 1) / SIZEPOOL_ALIGN : 1;
+}
+
 static inline void *
 sizepool_alloc(struct sizepool *p, size_t size)
 {
-	size_t c = (size + SIZEPOOL_ALIGN - 1) / SIZEPOOL_ALIGN;
+	size_t c = sizepool_class(size);
 	void *o;
 
 	if (!sizepool_pooled(size))
@@ -120,7 +129,7 @@ sizepool_alloc(struct sizepool *p, size_t size)
 static inline void
 sizepool_free(struct sizepool *p, void *o, size_t size)
 {
-	size_t c = (size + SIZEPOOL_ALIGN - 1) / SIZEPOOL_ALIGN;
+	size_t c = sizepool_class(size);
 
 	if (!sizepool_pooled(size)) {
 		free(o);

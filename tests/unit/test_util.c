@@ -440,11 +440,6 @@ START_TEST(sha256_vectors_split_and_threads)
 END_TEST
 
 /*
- * Tables from HUGE_TABLE_MIN bytes on are mappings of their own, 2 MiB
- * aligned (the start of a huge page); smaller ones come from malloc.  Both
- * are zeroed and wholly writable, and go back with xfree_table().
- */
-/*
  * A pool hands out aligned objects that do not overlap, takes a freed one
  * back for the next of its size class only, and leaves objects over
  * SIZEPOOL_MAX to malloc (valgrind and LSan: nothing leaks once they and the
@@ -485,6 +480,11 @@ START_TEST(sizepool_objects_of_every_size)
 }
 END_TEST
 
+/*
+ * Tables from HUGE_TABLE_MIN bytes on are mappings of their own, 2 MiB
+ * aligned (the start of a huge page); smaller ones come from malloc.  Both
+ * are zeroed and wholly writable, and go back with xfree_table().
+ */
 START_TEST(tables_zeroed_aligned_and_freed)
 {
 	static const size_t counts[] = {1, 1000, HUGE_TABLE_MIN / 16 - 1, HUGE_TABLE_MIN / 16,
